@@ -1,0 +1,1 @@
+"""Core pieces every task shares: errors, registry, typed configs, device policy, I/O."""

@@ -1,0 +1,112 @@
+"""File I/O: atomic writes, image reading with explicit mode conversion, run provenance.
+
+Example:
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> atomic_write_text(os.path.join(d, "a.txt"), "hi")
+    >>> open(os.path.join(d, "a.txt")).read()
+    'hi'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vislab.core.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A crash or kill while writing leaves the old file untouched (and no half-written new one).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def read_image(path: str | os.PathLike, mode: str = "RGB") -> np.ndarray:
+    """Read an image file as ``(H, W, C)`` uint8, converting every mode explicitly.
+
+    Grayscale, RGBA (composited on white), palette, 16-bit and CMYK images are converted to
+    ``mode`` ("RGB" or "L"). 16-bit images are scaled to 8 bits, not clipped.
+
+    Raises:
+        DataError: the file is missing, empty or not a readable image (the message names the file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"image '{p}': expected an existing file, got nothing at that path")
+    if p.stat().st_size == 0:
+        raise DataError(f"image '{p}': expected image data, got an empty file")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            return pil_to_array(im, mode)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"image '{p}': expected a readable image, got a corrupt or unknown file ({e.__class__.__name__})") from None
+
+
+def pil_to_array(im, mode: str = "RGB") -> np.ndarray:
+    """Convert a PIL image of any mode to ``(H, W, C)`` uint8 in ``mode`` ("RGB" or "L")."""
+    from PIL import Image
+
+    if mode not in ("RGB", "L"):
+        raise DataError(f"read_image: expected mode 'RGB' or 'L', got {mode!r}")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        im = Image.fromarray(a, mode="L")
+    if im.mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba)
+    im = im.convert(mode)
+    a = np.asarray(im, dtype=np.uint8)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def git_revision(cwd: str | os.PathLike | None = None) -> str:
+    """The git commit (with ``+dirty``) of the source tree vislab runs from, or ``'unknown'``."""
+    here = Path(cwd) if cwd else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=here, capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,47 @@
+"""The interface every vislab classifier has (timm's): features, head, classifier reset."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vislab.core.errors import ModelError
+
+STEMS = ("imagenet", "cifar")
+
+
+def check_stem(stem: str) -> str:
+    if stem not in STEMS:
+        raise ModelError(f"stem: expected one of {', '.join(STEMS)}, got {stem!r}")
+    return stem
+
+
+class Classifier(nn.Module):
+    """A backbone (``forward_features``) followed by pooling + a linear head (``forward_head``).
+
+    Subclasses set ``self.num_features`` and build ``self.head`` with :meth:`reset_classifier`.
+    """
+
+    num_classes: int
+    num_features: int
+    drop_rate: float = 0.0
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, h, w)
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # (B, F, h, w) -> (B, K)
+        if x.ndim == 4:
+            x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head_drop = nn.Dropout(self.drop_rate)
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
