@@ -25,6 +25,8 @@ class Classifier(nn.Module):
     num_classes: int
     num_features: int
     drop_rate: float = 0.0
+    #: submodules whose outputs are the multi-scale feature maps of :meth:`features`, shallow to deep
+    feature_modules: tuple[str, ...] = ()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, h, w)
         raise NotImplementedError
@@ -45,3 +47,23 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Multi-scale feature maps, shallow to deep: ``[(B, C_i, H_i, W_i), ...]``.
+
+        The outputs of :attr:`feature_modules` (captured with forward hooks during one
+        :meth:`forward_features`); a model that names none returns ``[forward_features(x)]``.
+        """
+        if not self.feature_modules:
+            return [self.forward_features(x)]
+        outs: dict[str, torch.Tensor] = {}
+        handles = [
+            self.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: outs.__setitem__(n, o))
+            for n in self.feature_modules
+        ]
+        try:
+            self.forward_features(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return [outs[n] for n in self.feature_modules]
