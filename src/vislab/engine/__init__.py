@@ -1,0 +1,1 @@
+"""The training engine: one loop for every task (trainer.py), checkpoints, distributed helpers."""

@@ -1,0 +1,98 @@
+"""The run folder: ``runs/<task>/<name>/`` with config, provenance, metrics and checkpoints.
+
+Layout::
+
+    config.yaml          the resolved config (defaults <- --config <- options)
+    run.json             git revision, versions, command line, machine, precision, timings
+    metrics.csv          one row per epoch (rewritten atomically from the history)
+    tb/                  TensorBoard events
+    checkpoints/         last.safetensors (+ .json) every epoch, best.safetensors (+ .json)
+    curves.png, report.html, ... pictures the task writes
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vislab.core.config import save_yaml
+from vislab.core.errors import ConfigError
+from vislab.core.io import atomic_write_text, git_revision
+
+
+def next_free_name(root: Path, base: str = "exp") -> str:
+    if not (root / base).exists():
+        return base
+    i = 2
+    while (root / f"{base}{i}").exists():
+        i += 1
+    return f"{base}{i}"
+
+
+def create_run_dir(out: str, task: str, name: str, overwrite: bool) -> Path:
+    """A new run folder (the first free ``exp``, ``exp2``... when ``name`` is empty)."""
+    root = Path(out).expanduser() / task
+    root.mkdir(parents=True, exist_ok=True)
+    name = name or next_free_name(root)
+    d = root / name
+    if (d / "checkpoints").exists() and not overwrite:
+        raise ConfigError(f"run folder '{d}' already holds a run; expected a new --name, --resume {d} to continue it, or --overwrite")
+    (d / "checkpoints").mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    import vislab
+
+    return {
+        "vislab": vislab.__version__,
+        "git": git_revision(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "command": " ".join(["vislab", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("vislab") else " ".join(sys.argv),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def write_run_files(run_dir: Path, cfg: Any, extra: dict[str, Any] | None = None) -> None:
+    save_yaml(cfg, run_dir / "config.yaml")
+    info = environment()
+    info.update(extra or {})
+    atomic_write_text(run_dir / "run.json", json.dumps(info, indent=1, default=str))
+
+
+def update_run_json(run_dir: Path, **kv: Any) -> None:
+    p = run_dir / "run.json"
+    info = json.loads(p.read_text()) if p.exists() else {}
+    info.update(kv)
+    atomic_write_text(p, json.dumps(info, indent=1, default=str))
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite ``metrics.csv`` from the full history (atomic; consistent with the last checkpoint)."""
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_metrics_csv(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]

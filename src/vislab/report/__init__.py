@@ -1,0 +1,1 @@
+"""Pictures and the self-contained run report (matplotlib, Agg backend; no display needed)."""

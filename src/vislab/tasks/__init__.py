@@ -1,0 +1,1 @@
+"""Tasks: each module knows its task (data, model, loss, metrics, predictions, pictures); nothing else does."""

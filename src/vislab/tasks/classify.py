@@ -1,0 +1,337 @@
+"""Image classification: configs, the task hooks the trainer calls, and train / eval.
+
+Prediction and export live in :mod:`vislab.tasks.classify_infer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vislab.core import config as C
+from vislab.core.config import opt
+from vislab.core.device import resolve_device, resolve_precision
+from vislab.core.errors import ConfigError
+from vislab.core.registry import MODELS
+from vislab.data.base import DataConfig, ImageSource, Splits, load_dataset
+from vislab.data.loaders import Batch, BatchStream, channel_stats
+from vislab.engine import distributed as D
+from vislab.engine.config import RunConfig, TrainConfig
+from vislab.engine.trainer import FitResult, Trainer
+from vislab.metrics.classification import ClassificationMetrics
+
+TASK = "classify"
+
+
+@dataclass
+class ModelConfig:
+    """Which network to train."""
+
+    model: str = opt("small_cnn", "model name (`vislab models list`), or timm:<name>")
+    stem: str = opt("auto", "input stem: cifar (small images, no early downsampling), imagenet, or auto (cifar up to 64 px)", choices=("auto", "cifar", "imagenet"))
+    drop_rate: float = opt(0.0, "dropout before the classifier")
+
+
+@dataclass
+class ClassifyConfig:
+    """``vislab classify train``: everything a training run is made of."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+@dataclass
+class EvalConfig:
+    """``vislab classify eval``: metrics of a checkpoint on a split."""
+
+    checkpoint: str = opt("", "checkpoint file or run folder (uses checkpoints/best.safetensors)", cli=False)
+    data: str = opt("", "dataset (default: the one the checkpoint was trained on)")
+    split: str = opt("test", "split to evaluate", choices=("train", "val", "test"))
+    batch_size: int = opt(256, "batch size")
+    device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = opt("auto", "numeric precision", choices=("auto", "fp32", "bf16", "fp16"))
+    out: str = opt("", "folder for metrics.json, per_class.csv, confusion_matrix.png (default: <run>/eval-<split>)")
+
+
+# --------------------------------------------------------------------------------------------
+# The hooks the trainer calls
+# --------------------------------------------------------------------------------------------
+class ClassifyTask:
+    """Cross-entropy training, confusion-matrix metrics."""
+
+    monitor = "val_acc"
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0, device: torch.device | str = "cpu"):
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+        self.device = device
+
+    def train_step(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = model(batch.x)  # (b, K)
+        loss = F.cross_entropy(logits.float(), batch.y, reduction="sum", label_smoothing=self.label_smoothing)
+        return loss, {"correct": (logits.detach().argmax(1) == batch.y).sum()}
+
+    def new_metrics(self) -> ClassificationMetrics:
+        return ClassificationMetrics(self.num_classes, device="cpu")
+
+    def eval_step(self, model: nn.Module, batch: Batch, metrics: ClassificationMetrics) -> None:
+        logits = model(batch.x).float()
+        loss = F.cross_entropy(logits, batch.y, reduction="sum")
+        metrics.update(logits.cpu(), batch.y.cpu(), loss.cpu())
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks shared by train / eval / predict
+# --------------------------------------------------------------------------------------------
+def resolve_stem(stem: str, size: tuple[int, int]) -> str:
+    return ("cifar" if max(size) <= 64 else "imagenet") if stem == "auto" else stem
+
+
+def build_model(mcfg: ModelConfig, num_classes: int, in_chans: int, size: tuple[int, int]) -> tuple[nn.Module, dict[str, Any]]:
+    """The model and the arguments that rebuild it from a checkpoint."""
+    args = {"num_classes": num_classes, "in_chans": in_chans, "stem": resolve_stem(mcfg.stem, size), "drop_rate": mcfg.drop_rate}
+    if mcfg.model.startswith("timm:"):
+        args.pop("stem")
+    if mcfg.model not in MODELS:
+        MODELS.get(mcfg.model)  # raises ModelError with a suggestion
+    return MODELS.build(mcfg.model, **args), args
+
+
+def use_fast_path(cfg: DataConfig, src: ImageSource) -> bool:
+    if cfg.fast_path == "off":
+        return False
+    return cfg.fast_path == "on" or src.in_memory or src.nbytes() <= cfg.max_memory_mb * 2**20
+
+
+def resolve_config(config_path: str | None, typed: dict[str, Any]) -> ClassifyConfig:
+    """Defaults <- (the resumed run's config.yaml) <- --config YAML <- typed options."""
+    base = ClassifyConfig()
+    resume = typed.get("resume") or (C.load_yaml(config_path).get("resume") if config_path else None)
+    if resume:
+        from vislab.engine.checkpoint import resolve_path
+
+        ck = resolve_path(resume, prefer="last")
+        saved = ck.parent.parent / "config.yaml"
+        if saved.is_file():
+            base = C.from_dict(ClassifyConfig, C.load_yaml(saved))
+            base.run.name, base.run.out = ck.parent.parent.name, str(ck.parent.parent.parent.parent)
+    cfg = C.from_dict(ClassifyConfig, C.load_yaml(config_path), base=base) if config_path else base
+    return C.from_dict(ClassifyConfig, typed, base=cfg)
+
+
+def validate(cfg: ClassifyConfig) -> None:
+    t, d = cfg.train, cfg.data
+    checks = [
+        (t.epochs >= 1, "--epochs", ">= 1", t.epochs),
+        (t.lr > 0, "--lr", "> 0", t.lr),
+        (d.batch_size >= 1, "--batch-size", ">= 1", d.batch_size),
+        (t.accumulate >= 1, "--accumulate", ">= 1", t.accumulate),
+        (t.nproc >= 1, "--nproc", ">= 1", t.nproc),
+        (0 <= d.val_split < 1, "--val-split", "in [0, 1)", d.val_split),
+        (0 <= d.test_split < 1, "--test-split", "in [0, 1)", d.test_split),
+        (0 <= t.ema_decay < 1, "--ema-decay", "in [0, 1)", t.ema_decay),
+        (0 <= t.label_smoothing < 1, "--label-smoothing", "in [0, 1)", t.label_smoothing),
+    ]
+    for ok, name, expected, got in checks:
+        if not ok:
+            raise ConfigError(f"{name}: expected {expected}, got {got}")
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+def train(cfg: ClassifyConfig) -> Path:
+    """Train a classifier; returns the run folder. Launches ``--nproc`` processes when asked."""
+    from vislab.engine.run import create_run_dir
+
+    validate(cfg)
+    info = D.env_info()
+    if cfg.run.resume:
+        from vislab.engine.checkpoint import resolve_path
+
+        run_dir = resolve_path(cfg.run.resume, prefer="last").parent.parent
+    elif info.enabled:  # under torchrun: the worker's rank 0 creates the folder and tells the others
+        run_dir = None
+    else:
+        run_dir = create_run_dir(cfg.run.out, TASK, cfg.run.name, cfg.run.overwrite)
+    if cfg.train.nproc > 1 and not info.enabled:
+        D.launch(_train_worker, cfg.train.nproc, cfg, str(run_dir))
+        return run_dir
+    return _train_worker(cfg, str(run_dir) if run_dir else None)
+
+
+def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
+    from vislab.engine.run import create_run_dir, update_run_json, write_run_files
+
+    t0 = time.perf_counter()
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    info = D.env_info()
+    device = resolve_device(tc.device, info.local_rank)
+    dist = D.init(device)
+    try:
+        if run_dir_s is None:  # torchrun: rank 0 creates the run folder and tells the others
+            made = str(create_run_dir(cfg.run.out, TASK, cfg.run.name, cfg.run.overwrite)) if dist.is_main else None
+            run_dir_s = D.broadcast_object(made)
+        run_dir = Path(run_dir_s)
+        precision = resolve_precision(tc.precision, device)
+        if tc.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        splits = load_dataset(cfg.data)
+        tr = splits.train
+        if dist.is_main:
+            write_run_files(run_dir, cfg, {"precision": precision.name, "channels_last": precision.channels_last,
+                                           "device": str(device), "world_size": dist.world})
+        fast = use_fast_path(cfg.data, tr)
+        if fast and not tr.in_memory:
+            splits = Splits(tr.materialize(), splits.val.materialize() if splits.val else None,
+                            splits.test.materialize() if splits.test else None)
+            tr = splits.train
+        mean, std = channel_stats(tr)
+        augment = tr.augment if cfg.data.augment == "auto" else cfg.data.augment
+        ebs = cfg.data.eval_batch_size or 2 * cfg.data.batch_size
+        common = dict(device=device, mean=mean, std=std, rank=dist.rank, world=dist.world, workers=cfg.data.workers,
+                      channels_last=precision.channels_last, fast_path=fast)
+        train_stream = BatchStream(tr, cfg.data.batch_size, train=True, augment=augment, seed=tc.seed, **common)
+        if train_stream.batch_size < cfg.data.batch_size:
+            warnings.warn(f"--batch-size {cfg.data.batch_size} is larger than the {len(tr)} training images; using {train_stream.batch_size}", stacklevel=2)
+        val_stream = BatchStream(splits.val, ebs, train=False, **common) if splits.val is not None and len(splits.val) else None
+
+        torch.manual_seed(tc.seed)
+        model, model_args = build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
+        ckpt_state = {
+            "task": TASK, "model": cfg.model.model, "model_args": model_args, "num_classes": len(tr.classes),
+            "classes": tr.classes, "mean": list(mean), "std": list(std), "img_size": list(tr.size),
+            "channels": tr.channels, "config": C.to_dict(cfg),
+        }
+        task = ClassifyTask(len(tr.classes), tc.label_smoothing, device)
+        trainer = Trainer(tc, task, device=device, precision=precision, dist=dist, run_dir=run_dir,
+                          ckpt_state=ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard)
+        model = trainer.prepare(model)
+        trainer.progress.log(
+            f"vislab classify: {cfg.model.model} on {tr.name} ({len(tr)} train, {len(splits.val) if splits.val else 0} val, "
+            f"{len(splits.test) if splits.test else 0} test, {len(tr.classes)} classes, {tr.size[0]}x{tr.size[1]}x{tr.channels}) | "
+            f"{device} {precision.name}{' channels_last' if precision.channels_last else ''} | "
+            f"{'fast in-memory' if fast else 'DataLoader'} path | {dist.world} process(es) -> {run_dir}"
+        )
+        result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
+        test_metrics: dict[str, float] = {}
+        if splits.test is not None and len(splits.test):
+            best = _load_best(model, run_dir)
+            test_stream = BatchStream(splits.test, ebs, train=False, **common)
+            metrics = task.new_metrics()
+            best.eval()
+            with torch.no_grad():
+                for b in test_stream.epoch(0):
+                    if len(b.y):
+                        with precision.autocast():
+                            task.eval_step(best, b, metrics)
+            metrics.sync()
+            test_metrics = {f"test_{k}": v for k, v in metrics.compute().items()}
+            trainer.progress.log("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if k in ("test_acc", "test_top5", "test_loss", "test_macro_f1")))
+        if dist.is_main:
+            summary = _summary(result, test_metrics, time.perf_counter() - t0)
+            update_run_json(run_dir, summary=summary)
+            if cfg.run.report:
+                from vislab.tasks.classify_report import write_training_report
+
+                cm = metrics.confmat.cpu().numpy() if test_metrics else None
+                write_training_report(run_dir, result, test_metrics, cm, splits.test or splits.val, model=best if test_metrics else model,
+                                      mean=mean, std=std, device=device, precision=precision, classes=tr.classes,
+                                      per_class=metrics.per_class() if test_metrics else None)
+        return run_dir
+    finally:
+        D.shutdown()
+
+
+def _load_best(model: nn.Module, run_dir: Path) -> nn.Module:
+    """The best checkpoint's weights in a copy of ``model`` (falls back to the current weights)."""
+    import copy
+
+    from vislab.engine import checkpoint as ckpt
+
+    p = run_dir / "checkpoints" / "best.safetensors"
+    if not p.exists():
+        return model
+    tensors, _ = ckpt.load(p)
+    best = copy.deepcopy(model)
+    best.load_state_dict(ckpt.part(tensors, "model"))
+    return best
+
+
+def _summary(result: FitResult, test: dict[str, float], seconds: float) -> dict[str, Any]:
+    last = result.history[-1] if result.history else {}
+    return {
+        "epochs_run": len(result.history), "best_metric": result.best_metric, "best_value": result.best_value,
+        "best_epoch": result.best_epoch + 1, "stopped_early": result.stopped_early, "train_seconds": round(result.seconds, 2),
+        "total_seconds": round(seconds, 2), "images_per_second": round(result.images_per_second, 1),
+        **{k: v for k, v in last.items() if k.startswith(("val_", "train_"))}, **test,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# eval
+# --------------------------------------------------------------------------------------------
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate a checkpoint on a split; writes metrics.json, per_class.csv and confusion_matrix.png."""
+    from vislab.engine.checkpoint import load_model
+    from vislab.report.plots import plot_confusion
+
+    model, state = load_model(cfg.checkpoint, task=TASK)
+    dcfg = C.from_dict(DataConfig, state["config"]["data"])
+    if cfg.data:
+        dcfg = dataclasses.replace(dcfg, data=cfg.data, format="auto")
+    dcfg = dataclasses.replace(dcfg, img_size=state["img_size"][0] if state["img_size"][0] == state["img_size"][1] else dcfg.img_size)
+    splits = load_dataset(dcfg)
+    src = splits.get(cfg.split)
+    check_compatible(src, state)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    model = model.to(device)
+    if precision.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    stream = BatchStream(src, cfg.batch_size, train=False, device=device, mean=state["mean"], std=state["std"],
+                         channels_last=precision.channels_last, fast_path=src.in_memory)
+    task = ClassifyTask(state["num_classes"])
+    metrics = task.new_metrics()
+    with torch.no_grad():
+        for b in stream.epoch(0):
+            with precision.autocast():
+                task.eval_step(model, b, metrics)
+    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
+    out.mkdir(parents=True, exist_ok=True)
+    scalars = metrics.compute()
+    per = metrics.per_class()
+    from vislab.core.io import atomic_write_text
+
+    atomic_write_text(out / "metrics.json", json.dumps({"split": cfg.split, "n": len(src), **scalars}, indent=1))
+    rows = ["class,precision,recall,f1,support"] + [
+        f"{c},{p:.4f},{r:.4f},{f:.4f},{int(s)}" for c, p, r, f, s in zip(state["classes"], per["precision"], per["recall"], per["f1"], per["support"], strict=True)
+    ]
+    atomic_write_text(out / "per_class.csv", "\n".join(rows) + "\n")
+    plot_confusion(metrics.confmat.numpy(), state["classes"], out / "confusion_matrix.png", title=f"confusion matrix ({cfg.split}, acc {scalars['acc']:.3f})")
+    return {"out": str(out), "n": len(src), **scalars, "per_class": per}
+
+
+def check_compatible(src: ImageSource, state: dict[str, Any]) -> None:
+    """Data and checkpoint must agree on classes and channels."""
+    from vislab.core.errors import DataError
+
+    if list(src.classes) != list(state["classes"]):
+        raise DataError(
+            f"dataset {src.name}: expected the checkpoint's {len(state['classes'])} classes {state['classes'][:5]}..., got {len(src.classes)} classes {src.classes[:5]}..."
+        )
+    if src.channels != state["channels"]:
+        raise DataError(f"dataset {src.name}: expected {state['channels']}-channel images like the checkpoint, got {src.channels}")
