@@ -56,8 +56,8 @@ class EpochProgress:
             self._p.stop()
             self._p = None
         if self.enabled:
-            self.console.print(line, highlight=False)
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     def log(self, line: str) -> None:
         if self.enabled:
-            self.console.print(line, highlight=False)
+            self.console.print(line, highlight=False, soft_wrap=True)

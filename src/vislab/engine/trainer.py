@@ -157,6 +157,8 @@ class Trainer:
     def fit(self, model: nn.Module, train: Stream, val: Stream | None = None, resume: str | Path | None = None) -> FitResult:
         """Train ``model`` (already :meth:`prepare`-d) for ``cfg.epochs``; resumes from a checkpoint when given."""
         cfg = self.cfg
+        if cfg.monitor == "auto" and val is None:
+            self.monitor = "train_loss"  # nothing held out: best = lowest training loss
         optimizer = build_optimizer(model, cfg)
         ema = build_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None

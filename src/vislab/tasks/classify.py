@@ -105,7 +105,25 @@ def build_model(mcfg: ModelConfig, num_classes: int, in_chans: int, size: tuple[
         args.pop("stem")
     if mcfg.model not in MODELS:
         MODELS.get(mcfg.model)  # raises ModelError with a suggestion
-    return MODELS.build(mcfg.model, **args), args
+    model = MODELS.build(mcfg.model, **args)
+    check_input_size(model, mcfg.model, in_chans, size)
+    return model, args
+
+
+def check_input_size(model: nn.Module, name: str, in_chans: int, size: tuple[int, int]) -> None:
+    """A dry forward pass on zeros, so an input the model cannot take fails now, with a clear line."""
+    from vislab.core.errors import ModelError
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, in_chans, *size))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise ModelError(f"model {name}: expected inputs it can process, got {in_chans}x{size[0]}x{size[1]} images ({first}); try a larger --img-size") from None
+    finally:
+        model.train(was)
 
 
 def use_fast_path(cfg: DataConfig, src: ImageSource) -> bool:

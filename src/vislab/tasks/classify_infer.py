@@ -74,7 +74,7 @@ def preprocess(arrays: list[np.ndarray], size: tuple[int, int], mean, std) -> to
 
     out = []
     for a in arrays:
-        x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+        x = torch.from_numpy(np.array(a, copy=True)).permute(2, 0, 1)[None].float()
         if tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 255).round()
         out.append(x[0])
@@ -229,7 +229,9 @@ def _export_torchscript(model, x, ref, path: Path, cfg: ExportConfig) -> dict[st
         traced = torch.jit.trace(model, x, check_trace=False)
     with atomic_path(path) as tmp:
         traced.save(str(tmp))
-    loaded = torch.jit.load(str(path))
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export; TorchScript files still load everywhere
+        loaded = torch.jit.load(str(path))
     with torch.no_grad():
         err = _check("torchscript", loaded(x).numpy(), ref, cfg.atol)
     return {"path": str(path), "max_abs_diff": err}
