@@ -15,7 +15,7 @@ def test_resnet18_stems(stem, size, strides):
     y = m(x)
     assert y.shape == (2, 7)
     y.sum().backward()
-    assert [size // f.shape[-1] for f in m.features(x)] == strides
+    assert [size // f.shape[-1] for f in m.feature_pyramid(x)] == strides
     assert m.forward_features(x).shape[1] == m.num_features == 512
 
 

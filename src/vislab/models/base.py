@@ -25,7 +25,8 @@ class Classifier(nn.Module):
     num_classes: int
     num_features: int
     drop_rate: float = 0.0
-    #: submodules whose outputs are the multi-scale feature maps of :meth:`features`, shallow to deep
+    #: submodules whose outputs are the multi-scale maps of :meth:`feature_pyramid`, shallow to deep
+    #: (the method is not called ``features``: torchvision models own a ``features`` submodule)
     feature_modules: tuple[str, ...] = ()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, h, w)
@@ -48,7 +49,7 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def feature_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Multi-scale feature maps, shallow to deep: ``[(B, C_i, H_i, W_i), ...]``.
 
         The outputs of :attr:`feature_modules` (captured with forward hooks during one
@@ -67,3 +68,46 @@ class Classifier(nn.Module):
             for h in handles:
                 h.remove()
         return [outs[n] for n in self.feature_modules]
+
+
+class ConvFCClassifier(Classifier):
+    """The AlexNet / VGG / SPP-net shape: conv ``features`` -> ``pool`` to a vector -> ``fc`` layers -> ``head``.
+
+    Args:
+        features: conv stack, (B, C, H, W) -> (B, F, h, w).
+        pool: (B, F, h, w) -> (B, P) (adaptive pooling + flatten, or a spatial pyramid).
+        fc: the hidden fully connected layers, (B, P) -> (B, num_features); ``nn.Identity()`` for none.
+        num_features: width of the vector the head sees.
+        num_classes: classes of the final linear layer.
+        drop_rate: dropout just before the head.
+    """
+
+    def __init__(self, features: nn.Module, pool: nn.Module, fc: nn.Module, num_features: int, num_classes: int, drop_rate: float = 0.0):
+        super().__init__()
+        self.features, self.pool, self.fc = features, pool, fc
+        self.num_features = num_features
+        self.drop_rate = drop_rate
+        self.reset_classifier(num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, h, w)
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # (B, F, h, w) -> (B, K)
+        x = self.head_drop(self.fc(self.pool(x)))
+        return x if pre_logits else self.head(x)
+
+
+def init_conv_fc(model: nn.Module, linear_std: float = 0.01) -> nn.Module:
+    """torchvision's AlexNet/VGG initialisation: Kaiming-normal convs, N(0, std) linears, zero biases, unit BN."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, linear_std)
+            nn.init.zeros_(m.bias)
+    return model

@@ -14,7 +14,7 @@ Example:
     >>> m = resnet18(num_classes=10, stem="cifar")
     >>> m(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
-    >>> [f.shape[-1] for f in m.features(torch.zeros(1, 3, 32, 32))]
+    >>> [f.shape[-1] for f in m.feature_pyramid(torch.zeros(1, 3, 32, 32))]
     [32, 16, 8, 4]
 """
 
