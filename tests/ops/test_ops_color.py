@@ -51,6 +51,8 @@ def test_color_space(case):
     check_gradcheck(fwd, rand(1, 3, 4, 3, seed=5) * 0.8 + 0.1)
     if inv is not None:
         assert_close(inv(y), X, rt_tol, msg="round trip")
+        a, b = run_both(inv, y)
+        assert_close(a, b, 1e-5, msg="inverse backends")
         check_gradcheck(inv, fwd(rand(1, 3, 4, 3, seed=6) * 0.8 + 0.1))
     with pytest.raises(ShapeError, match=rf"rgb_to_{name}: expected \(\*, 3, H, W\), got \(2, 1, 4, 4\)"):
         fwd(torch.rand(2, 1, 4, 4))

@@ -20,8 +20,9 @@ CVB = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "refl
                                        ("bicubic", cv2.INTER_CUBIC), ("area", cv2.INTER_AREA)])
 @pytest.mark.parametrize("size", [(8, 5), (34, 22), (9, 6)])
 def test_resize_matches_opencv(mode, flag, size):
-    y = ops.resize(X, size, mode)
-    assert y.shape == (2, 3, *size)
+    y, yt = run_both(ops.resize, X, size, mode)
+    assert y.shape == yt.shape == (2, 3, *size)
+    assert_close(y, yt, 1e-5, msg="backends")
     if mode == "area" and (17 % size[0] or 11 % size[1]) and size[0] < 17:
         pytest.skip("INTER_AREA with a non-integer shrink factor: OpenCV weights partial pixels, torch does not")
     assert_close(hwc(y[0]), cv2.resize(IM, size[::-1], interpolation=flag), 1e-5)

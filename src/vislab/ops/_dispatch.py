@@ -19,8 +19,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,22 +84,77 @@ def _get_pool() -> ThreadPoolExecutor:
 
 
 def parallel_for(n: int, work: Callable[[int], None], threads: int | None = None) -> None:
-    """Run ``work(i)`` for ``i < n``, split in contiguous chunks over the pool."""
+    """Run ``work(i)`` for ``i < n`` on the calling thread plus up to ``threads - 1`` pool threads.
+
+    Items are handed out one at a time from a shared counter, so a thread that gets no CPU (other
+    processes on the machine) never holds back the others: the caller finishes what is left.
+    """
     t = min(threads or num_workers(), n)
     if t <= 1 or threading.current_thread().name.startswith("vislab-ops"):
         for i in range(n):
             work(i)
         return
-    bounds = np.linspace(0, n, t + 1).astype(int)
+    counter = itertools.count()  # next() on it is atomic under the GIL
 
-    def chunk(j: int) -> None:
-        for i in range(bounds[j], bounds[j + 1]):
+    def runner() -> None:
+        while (i := next(counter)) < n:
             work(i)
 
-    futures = [_get_pool().submit(chunk, j) for j in range(1, t)]
-    chunk(0)
+    futures = [_get_pool().submit(runner) for _ in range(t - 1)]
+    runner()
     for f in futures:
         f.result()
+
+
+class _OutputPool:
+    """A small cache of large CPU output buffers, like torch's CUDA caching allocator.
+
+    A fresh 50 MB tensor costs tens of milliseconds of page faults each time (glibc returns
+    allocations that large to the OS on free), more than a fast OpenCV filter itself takes. Outputs
+    of the OpenCV path are views of pooled buffers; when the tensor dies, its buffer comes back
+    here. At most ``VISLAB_POOL_MB`` (default 512, 0 disables) is kept idle.
+    """
+
+    min_bytes = 1 << 22
+
+    def __init__(self) -> None:
+        self.free: dict[int, list[np.ndarray]] = {}
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def cap() -> int:
+        return int(os.environ.get("VISLAB_POOL_MB", "512")) << 20
+
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        npdtype = np.dtype(torch.empty(0, dtype=dtype).numpy().dtype)
+        nbytes = int(np.prod(shape)) * npdtype.itemsize
+        if nbytes < self.min_bytes or self.cap() <= 0:
+            return torch.empty(shape, dtype=dtype)
+        with self.lock:
+            stack = self.free.get(nbytes)
+            base = stack.pop() if stack else None
+            if base is not None:
+                self.idle -= nbytes
+        if base is None:
+            base = np.empty(nbytes, np.uint8)
+        view = base.view(npdtype).reshape(shape)
+        weakref.finalize(view, self._release, base)
+        return torch.from_numpy(view)
+
+    def _release(self, base: np.ndarray) -> None:
+        with self.lock:
+            if self.idle + base.nbytes <= self.cap():
+                self.free.setdefault(base.nbytes, []).append(base)
+                self.idle += base.nbytes
+
+
+_outputs = _OutputPool()
+
+
+def empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An uninitialised CPU tensor, from the output pool when large (see :class:`_OutputPool`)."""
+    return _outputs.empty(tuple(int(s) for s in shape), dtype)
 
 
 def planes(x: torch.Tensor) -> np.ndarray:
@@ -116,7 +173,7 @@ def map_planes(fn: Callable[[np.ndarray, np.ndarray], object], x: torch.Tensor,
     x = x.detach().contiguous()
     b, c, h, w = x.shape
     oh, ow = out_hw or (h, w)
-    out = torch.empty((b, c, oh, ow), dtype=x.dtype)
+    out = empty((b, c, oh, ow), x.dtype)
     src, dst = planes(x), planes(out)
 
     def work(i: int) -> None:
@@ -142,7 +199,7 @@ def map_images(fn: Callable[[np.ndarray], np.ndarray], x: torch.Tensor, threads:
 
     first = call(0)
     oh, ow, oc = first.shape
-    out = torch.empty((x.shape[0], oc, oh, ow), dtype=torch.from_numpy(first[:0, :0]).dtype)
+    out = empty((x.shape[0], oc, oh, ow), torch.from_numpy(first[:0, :0]).dtype)
     o = out.numpy()
     o[0] = first.transpose(2, 0, 1)
 
@@ -150,4 +207,48 @@ def map_images(fn: Callable[[np.ndarray], np.ndarray], x: torch.Tensor, threads:
         o[i + 1] = call(i + 1).transpose(2, 0, 1)
 
     parallel_for(x.shape[0] - 1, work, threads)
+    return out
+
+
+def _scratch(key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A per-thread scratch array, reused across calls (fresh buffers cost page faults)."""
+    bufs = getattr(_state, "scratch", None)
+    if bufs is None:
+        bufs = _state.scratch = {}
+    a = bufs.get(key)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = bufs[key] = np.empty(shape, dtype)
+    return a
+
+
+def map_pixels(fn: Callable[[np.ndarray, np.ndarray], object], x: torch.Tensor, out_channels: int | None = None,
+               threads: int | None = None) -> torch.Tensor:
+    """Apply a per-pixel OpenCV function ``fn(src_hwc, dst_hwc)`` (e.g. ``cvtColor``) to planar ``x``.
+
+    OpenCV wants interleaved ``(H, W, C)`` pixels, the tensor holds planes: each image is cut into
+    row blocks that stay in cache, interleaved with ``cv2.merge`` into a reused buffer, converted
+    into another, and split straight into the output planes, on the pool. ``fn`` must write its
+    result into ``dst_hwc`` (OpenCV's ``dst=``). No full-size transposed copy is ever made.
+    """
+    import cv2
+
+    x = x.detach().contiguous()
+    b, c, h, w = x.shape
+    oc = out_channels or c
+    out = empty((b, oc, h, w), x.dtype)
+    src, dst = x.numpy(), out.numpy()
+    rows = max(1, min(h, 16384 // max(w, 1)))
+    nblk = (h + rows - 1) // rows
+
+    def work(i: int) -> None:
+        n, r0 = divmod(i, nblk)
+        r0 *= rows
+        r1 = min(h, r0 + rows)
+        inb = _scratch("in", (r1 - r0, w, c), src.dtype)
+        outb = _scratch("out", (r1 - r0, w, oc), dst.dtype)
+        cv2.merge([src[n, j, r0:r1] for j in range(c)], inb)
+        fn(inb, outb)
+        cv2.split(outb, [dst[n, j, r0:r1] for j in range(oc)])  # writes into the output rows
+
+    parallel_for(b * nblk, work, threads)
     return out

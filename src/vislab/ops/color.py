@@ -29,7 +29,7 @@ from torch import nn
 
 from vislab.core.errors import ConfigError, did_you_mean
 from vislab.ops._convert import op_module, check_channels, from_bchw, image_op, to_bchw
-from vislab.ops._dispatch import map_images, use_opencv
+from vislab.ops._dispatch import map_pixels, use_opencv
 
 __all__ = [
     "rgb_to_gray", "gray_to_rgb", "rgb_to_bgr", "rgb_to_hsv", "hsv_to_rgb", "rgb_to_hls", "hls_to_rgb",
@@ -106,18 +106,27 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     """
     r, g, b = _rgb(x, "rgb_to_hsv")
     if use_opencv(x):
-        import cv2
-
-        def one(im: np.ndarray) -> np.ndarray:
-            out = cv2.cvtColor(im, cv2.COLOR_RGB2HSV)
-            out[:, :, 0] *= 1.0 / 360.0
-            return out
-
-        return map_images(one, x)
+        return _cv_hue_space(x, "RGB2HSV")
     vmax, vmin = x.max(1, keepdim=True).values, x.min(1, keepdim=True).values
     delta = vmax - vmin
     s = delta / torch.where(vmax > 0, vmax, torch.ones_like(vmax))
     return torch.cat([_hue(r, g, b, vmax, delta), s, vmax], 1)
+
+
+def _cv_hue_space(x: torch.Tensor, code: str) -> torch.Tensor:
+    """OpenCV's float HSV / HLS conversions, hue rescaled between degrees and turns."""
+    import cv2
+
+    flag = getattr(cv2, "COLOR_" + code)
+    if code.startswith("RGB"):
+        def one(block: np.ndarray, out: np.ndarray) -> None:
+            cv2.cvtColor(block, flag, dst=out)
+            out[:, :, 0] *= 1.0 / 360.0
+    else:
+        def one(block: np.ndarray, out: np.ndarray) -> None:
+            block[:, :, 0] *= 360.0  # the block is a scratch copy
+            cv2.cvtColor(block, flag, dst=out)
+    return map_pixels(one, x)
 
 
 def _from_hue(h: torch.Tensor, c: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -138,6 +147,8 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
         [0.0, 0.5, 0.5]
     """
     check_channels(x, "hsv_to_rgb", 3)
+    if use_opencv(x):
+        return _cv_hue_space(x, "HSV2RGB")
     h, s, v = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     c = v * s
     return _from_hue(h, c, v - c)
@@ -153,6 +164,8 @@ def rgb_to_hls(x: torch.Tensor) -> torch.Tensor:
         [0.0, 0.5, 1.0]
     """
     r, g, b = _rgb(x, "rgb_to_hls")
+    if use_opencv(x):
+        return _cv_hue_space(x, "RGB2HLS")
     vmax, vmin = x.max(1, keepdim=True).values, x.min(1, keepdim=True).values
     delta, total = vmax - vmin, vmax + vmin
     lum = total * 0.5
@@ -171,6 +184,8 @@ def hls_to_rgb(x: torch.Tensor) -> torch.Tensor:
         [1.0, 0.0, 0.0]
     """
     check_channels(x, "hls_to_rgb", 3)
+    if use_opencv(x):
+        return _cv_hue_space(x, "HLS2RGB")
     h, lum, s = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     c = (1.0 - (2.0 * lum - 1.0).abs()) * s
     return _from_hue(h, c, lum - c * 0.5)

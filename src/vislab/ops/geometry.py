@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vislab.core.errors import ConfigError, ShapeError, did_you_mean
 from vislab.ops._border import check_border, cv_border, pad2d
 from vislab.ops._convert import image_op, op_module
-from vislab.ops._dispatch import parallel_for, use_opencv
+from vislab.ops._dispatch import empty, map_planes, parallel_for, use_opencv
 
 __all__ = [
     "resize", "scale", "rotate", "flip", "crop", "center_crop", "pad", "warp_affine", "warp_perspective",
@@ -74,11 +74,15 @@ def resize(x: torch.Tensor, size: int | tuple[int, int], interpolation: str = "b
         return x.clone()
     if interpolation == "area":
         return F.interpolate(x, size=(oh, ow), mode="area")
-    if interpolation == "nearest":
+    if interpolation == "nearest" and not use_opencv(x):
         return F.interpolate(x, size=(oh, ow), mode="nearest")
     aa = antialias and (oh < h or ow < w)
-    y = F.interpolate(x, size=(oh, ow), mode=interpolation, align_corners=False, antialias=aa)
-    return y
+    if not aa and use_opencv(x):
+        import cv2
+
+        flag = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[interpolation]
+        return map_planes(lambda s, d: cv2.resize(s, (ow, oh), dst=d, interpolation=flag), x, (oh, ow))
+    return F.interpolate(x, size=(oh, ow), mode=interpolation, align_corners=False, antialias=aa)
 
 
 def scale(x: Any, factor: float | tuple[float, float], interpolation: str = "bilinear", antialias: bool = False) -> Any:
@@ -218,7 +222,7 @@ def _warp(x: torch.Tensor, m: torch.Tensor, size: tuple[int, int] | None, interp
     c = x.shape[1]
     warp = cv2.warpPerspective if perspective else cv2.warpAffine
     per_image = [mi if perspective else mi[:2] for mi in mats]
-    out = torch.empty((x.shape[0], c, oh, ow), dtype=x.dtype)
+    out = empty((x.shape[0], c, oh, ow), x.dtype)
     src, dst = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:]), out.numpy().reshape(-1, oh, ow)
     parallel_for(len(src), lambda i: warp(src[i], per_image[i // c], (ow, oh), dst=dst[i], flags=flags,
                                           borderMode=bflag, borderValue=bval))
