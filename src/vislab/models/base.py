@@ -70,6 +70,23 @@ class Classifier(nn.Module):
         return [outs[n] for n in self.feature_modules]
 
 
+def stage_ends(features: nn.Module, prefix: str = "features", last: int = 5) -> tuple[str, ...]:
+    """Names of the last child of ``features`` at each resolution, from conv and pool strides.
+
+    For ``feature_pyramid``: e.g. VGG-16 -> the ReLU before each max pool and the last pool.
+    Returns at most the ``last`` deepest levels.
+    """
+    ends: dict[int, str] = {}
+    stride = 1
+    for i, (name, layer) in enumerate(features.named_children()):
+        for m in layer.modules():
+            if isinstance(m, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+                s = m.stride if isinstance(m.stride, int) else m.stride[0]
+                stride *= int(s or 1)
+        ends[stride] = f"{prefix}.{name}"
+    return tuple(ends[s] for s in sorted(ends))[-last:]
+
+
 class ConvFCClassifier(Classifier):
     """The AlexNet / VGG / SPP-net shape: conv ``features`` -> ``pool`` to a vector -> ``fc`` layers -> ``head``.
 
@@ -85,6 +102,8 @@ class ConvFCClassifier(Classifier):
     def __init__(self, features: nn.Module, pool: nn.Module, fc: nn.Module, num_features: int, num_classes: int, drop_rate: float = 0.0):
         super().__init__()
         self.features, self.pool, self.fc = features, pool, fc
+        if not type(self).feature_modules:
+            self.feature_modules = stage_ends(features)
         self.num_features = num_features
         self.drop_rate = drop_rate
         self.reset_classifier(num_classes)

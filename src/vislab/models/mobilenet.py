@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 
-import torch
 from torch import nn
 
 from vislab.core.registry import register_model
@@ -35,18 +34,6 @@ def depthwise_separable(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 # (out channels, stride) of the 13 depthwise-separable layers, Table 1 of the MobileNet paper.
 V1_CFG = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
-
-
-def _stage_ends(features: nn.Sequential) -> tuple[str, ...]:
-    """Names of the last layer at each resolution (for ``feature_pyramid``), from the conv strides."""
-    ends: dict[int, str] = {}
-    stride = 1
-    for i, layer in enumerate(features):
-        for m in layer.modules():
-            if isinstance(m, nn.Conv2d):
-                stride *= m.stride[0]
-        ends[stride] = f"features.{i}"
-    return tuple(ends[s] for s in sorted(ends))[-4:]
 
 
 def _to_stride1(layer: nn.Module) -> None:
@@ -88,7 +75,6 @@ def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagen
         c = w(cout)
     features = nn.Sequential(*layers)  # (B, C, 224, 224) -> (B, 1024, 7, 7)
     model = MobileNet(features, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), nn.Identity(), c, num_classes, drop_rate)
-    model.feature_modules = _stage_ends(features)
     return init_conv_fc(model)
 
 
@@ -99,7 +85,6 @@ def mobilenet_v2(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagen
     _cifarise(tv.features, in_chans, check_stem(stem))
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
     model = MobileNet(tv.features, pool, nn.Identity(), tv.last_channel, num_classes, drop_rate)
-    model.feature_modules = _stage_ends(tv.features)
     if isinstance(model.head, nn.Linear):
         nn.init.normal_(model.head.weight, 0, 0.01)
         nn.init.zeros_(model.head.bias)
@@ -113,7 +98,6 @@ def _v3(arch: str, num_classes: int, in_chans: int, stem: str, drop_rate: float)
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
     fc = nn.Sequential(*list(tv.classifier)[:3])  # Linear(576|960 -> 1024|1280), Hardswish, Dropout
     model = MobileNet(tv.features, pool, fc, last_channel, num_classes, 0.0)
-    model.feature_modules = _stage_ends(tv.features)
     if isinstance(model.head, nn.Linear):
         nn.init.normal_(model.head.weight, 0, 0.01)
         nn.init.zeros_(model.head.bias)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vislab.core.registry import register_model
-from vislab.models.base import Classifier, check_stem
+from vislab.models.base import Classifier, check_stem, stage_ends
 
 
 def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -30,6 +30,7 @@ class SmallCNN(Classifier):
             nn.MaxPool2d(2),
             conv_bn_act(2 * w, 4 * w),
         )
+        self.feature_modules = stage_ends(self.features)
         self.num_features = 4 * w
         self.drop_rate = drop_rate
         self.reset_classifier(num_classes)
@@ -58,6 +59,7 @@ class LeNet5(Classifier):
         )
         self.pool = nn.AdaptiveAvgPool2d(5)
         self.fc = nn.Sequential(nn.Linear(16 * 25, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh())
+        self.feature_modules = stage_ends(self.features)
         self.num_features = 84
         self.drop_rate = drop_rate
         self.reset_classifier(num_classes)
