@@ -12,7 +12,7 @@ Example:
     ...     model = create_model("resnet18", num_classes=10, stem="cifar")
     >>> s = summarize(model, (3, 32, 32))
     >>> s.params, round(s.macs / 1e6)
-    (11173962, 556)
+    (11173962, 555)
     >>> [st.channels for st in s.stages]
     [64, 128, 256, 512]
 """
