@@ -35,6 +35,12 @@ from vislab.ops.kernels import *  # noqa: F403
 from vislab.ops.kernels import __all__ as _kernels
 from vislab.ops.morphology import *  # noqa: F403
 from vislab.ops.morphology import __all__ as _morphology
+from vislab.ops.flow import *  # noqa: F403
+from vislab.ops.flow import __all__ as _flow
+from vislab.ops.proposals import *  # noqa: F403
+from vislab.ops.proposals import __all__ as _proposals
+from vislab.ops.superpixels import *  # noqa: F403
+from vislab.ops.superpixels import __all__ as _superpixels
 
 __all__ = ["BORDERS", "backend", "get_backend", *_filters, *_edges, *_kernels, *_color, *_intensity, *_geometry,
-           *_morphology]
+           *_morphology, *_superpixels, *_flow, *_proposals]
