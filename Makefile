@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv and installs first if needed.
+# Offline except for the package registries: torch and torchvision come from pip (this machine's disk
+# or PyPI), everything else from pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TORCH  := torch==2.14.1 torchvision==0.29.1
+# Two xdist workers on a 2-core machine; override with `make test PYTEST_ARGS=...`.
+PYTEST_ARGS ?= -n 2
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/vislab demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+bench: $(STAMP)
+	$(PY) bench/train_speed.py
+	$(PY) bench/time_to_accuracy.py
+
+clean:
+	rm -rf runs .pytest_cache
