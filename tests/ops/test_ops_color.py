@@ -108,3 +108,13 @@ def test_dominant_colors():
     assert torch.equal(cols, c2) and torch.equal(frac, f2)  # deterministic
     cnp, fnp = ops.dominant_colors((hwc(img[0]) * 255).astype(np.uint8), k=2)
     assert cnp.shape == (2, 3) and np.allclose(fnp, [0.7, 0.3])
+
+
+def test_channels_last_input_takes_the_zero_copy_path():
+    cl = X.contiguous(memory_format=torch.channels_last)
+    for fwd, inv in [(ops.rgb_to_hsv, ops.hsv_to_rgb), (ops.rgb_to_hls, ops.hls_to_rgb)]:
+        y = fwd(cl)
+        assert_close(y, fwd(X), 1e-6)
+        back = inv(y.contiguous(memory_format=torch.channels_last))
+        assert_close(back, X, 1e-5)
+        assert_close(cl, X, 0.0)  # the input is untouched

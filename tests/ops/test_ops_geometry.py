@@ -28,6 +28,13 @@ def test_resize_matches_opencv(mode, flag, size):
     assert_close(hwc(y[0]), cv2.resize(IM, size[::-1], interpolation=flag), 1e-5)
 
 
+def test_resize_exact_half_fast_path():
+    x = rand(2, 3, 16, 12)
+    a, b = run_both(ops.resize, x, (8, 6))
+    assert_close(a, b, 1e-6)
+    assert_close(hwc(a[1]), cv2.resize(hwc(x[1]), (6, 8), interpolation=cv2.INTER_LINEAR), 1e-6)
+
+
 def test_resize_scale_antialias_module_grad():
     assert ops.resize(X, 22).shape == (2, 3, 34, 22)
     assert ops.scale(X, 0.5).shape == (2, 3, 8, 6)

@@ -228,13 +228,23 @@ def map_pixels(fn: Callable[[np.ndarray, np.ndarray], object], x: torch.Tensor, 
     OpenCV wants interleaved ``(H, W, C)`` pixels, the tensor holds planes: each image is cut into
     row blocks that stay in cache, interleaved with ``cv2.merge`` into a reused buffer, converted
     into another, and split straight into the output planes, on the pool. ``fn`` must write its
-    result into ``dst_hwc`` (OpenCV's ``dst=``). No full-size transposed copy is ever made.
+    result into ``dst_hwc`` (OpenCV's ``dst=``). No full-size transposed copy is ever made, and a
+    channels-last input (``x.contiguous(memory_format=torch.channels_last)``) is converted in place
+    of its memory, with no interleaving at all (the output is channels-last too).
     """
     import cv2
 
-    x = x.detach().contiguous()
+    x = x.detach()
     b, c, h, w = x.shape
     oc = out_channels or c
+    if c > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # channels-last memory already is (B, H, W, C) pixels: no interleaving needed
+        src_l = x.permute(0, 2, 3, 1).numpy()
+        out_l = empty((b, h, w, oc), x.dtype)
+        dst_l = out_l.numpy()
+        parallel_for(b, lambda i: fn(src_l[i], dst_l[i]), threads)
+        return out_l.permute(0, 3, 1, 2)
+    x = x.contiguous()
     out = empty((b, oc, h, w), x.dtype)
     src, dst = x.numpy(), out.numpy()
     rows = max(1, min(h, 16384 // max(w, 1)))

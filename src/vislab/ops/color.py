@@ -124,7 +124,9 @@ def _cv_hue_space(x: torch.Tensor, code: str) -> torch.Tensor:
             out[:, :, 0] *= 1.0 / 360.0
     else:
         def one(block: np.ndarray, out: np.ndarray) -> None:
-            block[:, :, 0] *= 360.0  # the block is a scratch copy
+            if not block.flags.writeable or not block.flags.owndata:
+                block = block.copy()  # a channels-last input: leave the caller's memory alone
+            block[:, :, 0] *= 360.0
             cv2.cvtColor(block, flag, dst=out)
     return map_pixels(one, x)
 
@@ -143,7 +145,7 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
     Example:
         >>> import torch
-        >>> hsv_to_rgb(torch.tensor([0.5, 1.0, 0.5]).view(1, 3, 1, 1)).flatten().tolist()
+        >>> [round(v, 4) for v in hsv_to_rgb(torch.tensor([0.5, 1.0, 0.5]).view(1, 3, 1, 1)).flatten().tolist()]
         [0.0, 0.5, 0.5]
     """
     check_channels(x, "hsv_to_rgb", 3)

@@ -81,6 +81,8 @@ def resize(x: torch.Tensor, size: int | tuple[int, int], interpolation: str = "b
         import cv2
 
         flag = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[interpolation]
+        if interpolation == "bilinear" and (h, w) == (2 * oh, 2 * ow):
+            flag = cv2.INTER_AREA  # exact halving: bilinear samples fall between pixel pairs = 2x2 mean, 2x faster
         return map_planes(lambda s, d: cv2.resize(s, (ow, oh), dst=d, interpolation=flag), x, (oh, ow))
     return F.interpolate(x, size=(oh, ow), mode=interpolation, align_corners=False, antialias=aa)
 
