@@ -145,3 +145,19 @@ def test_run_folder_contents(tmp_path):
     assert html.count("data:image/png;base64,") >= 3 and "test_acc" in html
     info = json.loads((run / "run.json").read_text())
     assert info["git"] and info["torch"] and info["precision"] in ("fp32", "bf16")
+
+
+def test_error_in_a_ddp_worker_is_one_clear_error(tmp_path):
+    from vislab.core.errors import DataError
+
+    cfg = make_cfg(tmp_path, data=str(tmp_path / "missing"), nproc=2, format="imagefolder")
+    with pytest.raises(DataError, match="missing"):
+        classify.train(cfg)
+
+
+def test_failed_start_leaves_no_run_folder(tmp_path):
+    from vislab.core.errors import ModelError
+
+    with pytest.raises(ModelError):
+        classify.train(make_cfg(tmp_path, model="lenet5", img_size=8))
+    assert not (tmp_path / "classify" / "exp").exists()

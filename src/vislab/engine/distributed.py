@@ -96,4 +96,21 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any) -> None:
     """
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(nproc, free_port(), fn, args), nprocs=nproc, join=True)
+    from vislab.core import errors
+
+    try:
+        mp.spawn(_worker, args=(nproc, free_port(), fn, args), nprocs=nproc, join=True)
+    except mp.ProcessRaisedException as e:
+        # A worker's VislabError comes back as traceback text: re-raise it as the same error, one line.
+        last = [ln for ln in str(e).strip().splitlines() if ln.strip()][-1]
+        name, _, msg = last.partition(": ")
+        cls = getattr(errors, name.rsplit(".", 1)[-1], None)
+        if name.startswith("vislab.") and isinstance(cls, type) and issubclass(cls, errors.VislabError):
+            raise _rebuild(cls, msg) from None
+        raise
+
+
+def _rebuild(cls: type, msg: str) -> Exception:
+    err = Exception.__new__(cls)
+    Exception.__init__(err, msg)
+    return err

@@ -183,10 +183,24 @@ def train(cfg: ClassifyConfig) -> Path:
         run_dir = None
     else:
         run_dir = create_run_dir(cfg.run.out, TASK, cfg.run.name, cfg.run.overwrite)
-    if cfg.train.nproc > 1 and not info.enabled:
-        D.launch(_train_worker, cfg.train.nproc, cfg, str(run_dir))
-        return run_dir
-    return _train_worker(cfg, str(run_dir) if run_dir else None)
+    fresh = run_dir is not None and not cfg.run.resume
+    try:
+        if cfg.train.nproc > 1 and not info.enabled:
+            D.launch(_train_worker, cfg.train.nproc, cfg, str(run_dir))
+            return run_dir
+        return _train_worker(cfg, str(run_dir) if run_dir else None)
+    except BaseException:
+        if fresh:
+            remove_if_no_checkpoint(run_dir)
+        raise
+
+
+def remove_if_no_checkpoint(run_dir: Path) -> None:
+    """A run that failed before its first checkpoint leaves no folder behind (nothing is lost)."""
+    import shutil
+
+    if not any((run_dir / "checkpoints").glob("*.safetensors")):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
