@@ -1,0 +1,69 @@
+"""explain(): every method on a CNN and a ViT, readable PNGs, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vislab.core.errors import ConfigError, ModelError
+from vislab.explain import explain
+from vislab.explain.cam import METHODS, compute_maps, resolve_layer
+from vislab.models import create_model
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_every_method_on_a_cnn_writes_one_png_per_image(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("small_cnn", num_classes=3, width=8)
+    x = torch.randn(2, 3, 24, 20)
+    paths = explain(model, x, methods=(*METHODS, "filters", "feature_maps"), out_dir=tmp_path, mean=MEAN, std=STD,
+                    class_names=["a", "b", "c"], image_names=["one.png", "two"], layers=["features.4"])  # fmt: skip
+    names = sorted(p.name for p in paths)
+    assert names == ["filters.png", "one.png_features_features.4.png", "one.png_maps.png", "two_features_features.4.png", "two_maps.png"]
+    for p in paths:
+        w, h = Image.open(p).size
+        assert w > 300 and h > 200
+    wide = Image.open(tmp_path / "two_maps.png").size[0]  # input + 7 panels side by side
+    assert wide > 8 * 200
+
+
+def test_target_class_by_name_and_errors(tmp_path):
+    model = create_model("small_cnn", num_classes=2, width=8)
+    x = torch.randn(1, 3, 16, 16)
+    assert explain(model, x, methods=["gradcam"], target_class="dog", class_names=["cat", "dog"], out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="did you mean 'gradcam'"):
+        explain(model, x, methods=["gradcamm"], out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="expected one of"):
+        explain(model, x, target_class="cow", class_names=["cat", "dog"], out_dir=tmp_path)
+    with pytest.raises(ModelError, match="expected a submodule name"):
+        explain(model, x, layers=["features.99"], out_dir=tmp_path)
+
+
+def test_vit_cams_use_tokens_reshaped_to_the_patch_grid(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("vit_tiny", num_classes=3, stem="cifar").eval()
+    choice = resolve_layer(model)
+    assert choice.name == "model.blocks.11.norm1" and choice.reshape is not None
+    x = torch.randn(2, 3, 32, 32)
+    for method in ("gradcam", "layercam", "eigencam"):
+        maps, _ = compute_maps(model, x, method)
+        assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and maps.max() > 0
+    paths = explain(model, x[:1], methods=["gradcam", "feature_maps"], out_dir=tmp_path)
+    assert {p.name for p in paths} == {"image0_maps.png", "image0_features_model.blocks.11.norm1.png"}
+
+
+def test_gray_filters_of_lenet(tmp_path):
+    model = create_model("lenet5", num_classes=10)
+    (p,) = explain(model, torch.randn(1, 1, 32, 32), methods=["filters"], out_dir=tmp_path)
+    assert p.name == "filters.png" and Image.open(p).size[0] > 300
