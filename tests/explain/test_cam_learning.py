@@ -63,7 +63,7 @@ def make_data(n: int, seed: int, background: bool = True) -> tuple[torch.Tensor,
 
 
 def tiny_cnn() -> nn.Module:
-    """Four conv-BN-ReLU; the last at 16x16 (Grad-CAM's layer ``0.11``, its ReLU), global average pooling, linear."""
+    """Four conv-BN-ReLU, the last at 16x16 (Grad-CAM looks at its BN, ``0.11``), global average pooling, linear."""
     return nn.Sequential(
         nn.Sequential(
             nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),  # 32 -> 16

@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -208,7 +210,8 @@ def compute_maps(
     indices = torch.tensor([getattr(t, "index", -1) for t in targets])
     if method in CAM_METHODS:
         choice = resolve_layer(model, layer)
-        with _cam_class(method)(model=model, target_layers=[choice.module], reshape_transform=choice.reshape) as cam:
+        quiet = contextlib.redirect_stderr(io.StringIO())  # Score-CAM draws a tqdm bar per image
+        with _cam_class(method)(model=model, target_layers=[choice.module], reshape_transform=choice.reshape) as cam, quiet:
             if method == "scorecam":
                 cam.batch_size = 32
             maps = cam(input_tensor=images, targets=list(targets))  # (B, H, W), each in [0, 1]
