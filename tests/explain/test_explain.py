@@ -67,3 +67,22 @@ def test_gray_filters_of_lenet(tmp_path):
     model = create_model("lenet5", num_classes=10)
     (p,) = explain(model, torch.randn(1, 1, 32, 32), methods=["filters"], out_dir=tmp_path)
     assert p.name == "filters.png" and Image.open(p).size[0] > 300
+
+
+# One model per family, CIFAR stem, an input size giving a final map larger than 1x1.
+FAMILY_MODELS = [("small_cnn", 32), ("lenet5", 32), ("alexnet", 32), ("vgg11", 64), ("sppnet", 32), ("googlenet", 16),
+                 ("inception_v3", 48), ("inception_resnet_v2", 48), ("resnet18", 32), ("preact_resnet18", 32),
+                 ("se_resnet18", 32), ("cbam_resnet18", 32), ("densenet121", 32), ("mobilenet_v1", 32),
+                 ("mobilenet_v2", 32), ("mobilenet_v3_small", 32), ("vit_tiny", 32)]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,size", FAMILY_MODELS)
+def test_default_cam_layer_gives_a_map_for_every_family(name, size):
+    torch.manual_seed(0)
+    chans = 1 if name == "lenet5" else 3
+    model = create_model(name, num_classes=3, in_chans=chans, stem="cifar").eval()
+    x = torch.randn(2, chans, size, size)
+    for method in ("gradcam", "eigencam"):
+        maps, _ = compute_maps(model, x, method)
+        assert maps.shape == (2, size, size) and np.isfinite(maps).all()
+    assert maps.max() > 0.5  # Eigen-CAM of any non-degenerate activation has a peak at 1

@@ -74,8 +74,11 @@ def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagen
         layers.append(depthwise_separable(c, w(cout), 1 if (stem == "cifar" and i == 1) else s))
         c = w(cout)
     features = nn.Sequential(*layers)  # (B, C, 224, 224) -> (B, 1024, 7, 7)
-    model = MobileNet(features, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), nn.Identity(), c, num_classes, drop_rate)
-    return init_conv_fc(model)
+    model = init_conv_fc(MobileNet(features, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), nn.Identity(), c, num_classes, drop_rate))
+    for m in model.modules():  # depthwise: fan_in = k*k; "fan_out" (C*k*k) would shrink the signal ~10x per layer
+        if isinstance(m, nn.Conv2d) and m.groups > 1:
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    return model
 
 
 @register_model(task="classify", family="mobilenet", input_size=(3, 224, 224), cifar_input_size=(3, 32, 32))
