@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ def feature_maps(model: nn.Module, images: torch.Tensor, layer: str | None = Non
     return out.detach().float().cpu()
 
 
-def plot_feature_maps(model: nn.Module, images: torch.Tensor, path_for: "callable", layer: str | None = None, max_maps: int = 32,
+def plot_feature_maps(model: nn.Module, images: torch.Tensor, path_for: Callable[[int], Path], layer: str | None = None, max_maps: int = 32,
                       mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                       names: Sequence[str] | None = None) -> list[Path]:  # fmt: skip
     """One PNG per image: the input, then the ``max_maps`` most active channels of ``layer`` (shared colour scale).

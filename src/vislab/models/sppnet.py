@@ -17,8 +17,6 @@ Example:
 
 from __future__ import annotations
 
-from torch import nn
-
 from vislab.core.registry import register_model
 from vislab.models.alexnet import _fc, zfnet_features
 from vislab.models.base import ConvFCClassifier, check_stem, init_conv_fc
