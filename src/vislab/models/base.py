@@ -28,6 +28,8 @@ class Classifier(nn.Module):
     #: submodules whose outputs are the multi-scale maps of :meth:`feature_pyramid`, shallow to deep
     #: (the method is not called ``features``: torchvision models own a ``features`` submodule)
     feature_modules: tuple[str, ...] = ()
+    #: the layer CAMs look at by default (None: the last of ``feature_modules``); see vislab.explain.cam
+    cam_layer: str | None = None
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, h, w)
         raise NotImplementedError
