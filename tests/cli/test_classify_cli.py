@@ -35,7 +35,8 @@ def one_error_line(code: int, err: str, pattern: str) -> None:
 
 def test_help_lists_tasks_and_modes(cli):
     code, out, _ = cli("--help")
-    assert code == 0 and "classify" in out and "train | eval | predict | export" in out and "demo" in out
+    assert code == 0 and "classify" in out and "train | eval | predict | explain | export" in out and "demo" in out
+    assert "image" in out and "models" in out
     code, out, _ = cli("classify", "train", "--help")
     assert code == 0 and "--lr" in out and "--precision" in out and "--config" in out and "--resume" in out
     code, out, _ = cli("--version")
@@ -69,6 +70,16 @@ def test_train_eval_predict_export(trained, cli, tmp_path):
     assert code == 0, err
     meta = json.loads((tmp_path / "exp" / "export.json").read_text())
     assert meta["onnx"]["max_abs_diff"] < 1e-4 and meta["torchscript"]["max_abs_diff"] < 1e-4
+
+
+def test_explain(trained, cli, tmp_path):
+    Image.fromarray(np.full((16, 16), 90, np.uint8)).save(tmp_path / "x.png")
+    code, out, err = cli("classify", "explain", str(trained), str(tmp_path / "x.png"), "--methods", "gradcam,eigencam,filters",
+                         "--target-class", "3", "--out", str(tmp_path / "ex"))
+    assert code == 0, err
+    assert (tmp_path / "ex" / "x_maps.png").stat().st_size > 1000 and (tmp_path / "ex" / "filters.png").exists()
+    code, _, err = cli("classify", "explain", str(trained), str(tmp_path / "x.png"), "--methods", "gradcamm")
+    one_error_line(code, err, "gradcam")
 
 
 def test_exported_onnx_matches_eager(trained, tmp_path):

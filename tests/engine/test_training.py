@@ -52,9 +52,12 @@ def test_learns_digits(tmp_path):
 
 
 def test_learns_shapes(tmp_path):
-    """Learning bar: small CNN on the synthetic shapes (4 classes, 32x32, clutter + noise) reaches >= 85%."""
-    run = classify.train(make_cfg(tmp_path, data="shapes", img_size=0, epochs=6, synth_count=1600))
-    assert summary(run)["test_acc"] >= 0.85, summary(run)
+    """Learning bar: small CNN on the synthetic shapes (4 classes, 32x32, clutter + noise) reaches >= 90%.
+
+    Measured with these settings: 0.99 / 0.98 / 0.99 / 0.99 test accuracy for seeds 0-3 (lr 0.05 instead
+    stalls at chance for some seeds: too high for batch 32 on this task)."""
+    run = classify.train(make_cfg(tmp_path, data="shapes", img_size=0, epochs=8, batch_size=32, lr=0.02, synth_count=1600))
+    assert summary(run)["test_acc"] >= 0.90, summary(run)
 
 
 def _train_cmd(out: Path, name: str, *extra: str) -> list[str]:

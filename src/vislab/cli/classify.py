@@ -9,7 +9,7 @@ from vislab.cli.options import build_config, config_options, typed_options
 
 @click.group(name="classify")
 def group() -> None:
-    """Image classification: train a model, evaluate it, predict on images, export it."""
+    """Image classification: train a model, evaluate it, predict on images, explain and export it."""
 
 
 def _tasks():
@@ -21,12 +21,12 @@ def _tasks():
 def _config_classes():
     # Imported lazily by each command; the dataclasses themselves are light.
     from vislab.tasks.classify import ClassifyConfig, EvalConfig
-    from vislab.tasks.classify_infer import ExportConfig, PredictConfig
+    from vislab.tasks.classify_infer import ExplainConfig, ExportConfig, PredictConfig
 
-    return ClassifyConfig, EvalConfig, PredictConfig, ExportConfig
+    return ClassifyConfig, EvalConfig, PredictConfig, ExportConfig, ExplainConfig
 
 
-ClassifyConfig, EvalConfig, PredictConfig, ExportConfig = _config_classes()
+ClassifyConfig, EvalConfig, PredictConfig, ExportConfig, ExplainConfig = _config_classes()
 
 
 @group.command(context_settings={"max_content_width": 110})
@@ -102,3 +102,24 @@ def export(checkpoint: str, config_path: str | None, **options) -> None:
     for fmt in ("onnx", "torchscript"):
         if fmt in res:
             click.echo(f"{fmt}: {res[fmt]['path']}  (max |diff| vs eager {res[fmt]['max_abs_diff']:.2e})")
+
+
+@group.command()
+@click.argument("checkpoint")
+@click.argument("inputs", nargs=-1, required=True)
+@config_options(ExplainConfig)
+def explain(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, **options) -> None:
+    """What does the network see? Filters, feature maps, Grad-CAM & co. and attributions for INPUTS.
+
+    \b
+    Examples:
+      vislab classify explain runs/classify/exp cat.png
+      vislab classify explain runs/classify/exp photos/ --methods gradcam,gradcam++,eigencam,layercam --target-class dog
+      vislab classify explain runs/classify/exp a.png --methods feature_maps --layers features.1,features.3
+    """
+    _, infer = _tasks()
+    cfg = build_config(ExplainConfig, config_path, {**options, "checkpoint": checkpoint, "inputs": list(inputs)})
+    res = infer.explain(cfg)
+    for p in res["paths"]:
+        click.echo(f"  {p}")
+    click.echo(f"written: {len(res['paths'])} picture(s) in {res['out']}")

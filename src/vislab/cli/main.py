@@ -14,7 +14,7 @@ import vislab
 # (module, group name, one-line help) -- each module defines a click group called `group`.
 # Listed here so `vislab --help` stays fast: a module is imported only when its group runs.
 GROUPS: list[tuple[str, str, str]] = [
-    ("vislab.cli.classify", "classify", "image classification: train | eval | predict | export"),
+    ("vislab.cli.classify", "classify", "image classification: train | eval | predict | explain | export"),
     ("vislab.cli.image", "image", "classical image processing: apply | kernels | compare | flow | superpixels | proposals"),
     ("vislab.cli.models", "models", "the model zoo: list | show"),
 ]

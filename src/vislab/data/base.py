@@ -142,7 +142,9 @@ class Splits:
 
 
 def hwc_to_chw(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+    """``(H, W, C)`` array -> ``(C, H, W)`` tensor (copied when the array is read-only, e.g. from PIL)."""
+    chw = a.transpose(2, 0, 1)
+    return torch.from_numpy(np.array(chw, copy=True) if not a.flags.writeable else np.ascontiguousarray(chw))
 
 
 def split_holdout(splits: Splits, val_frac: float, test_frac: float, seed: int) -> Splits:
@@ -192,9 +194,12 @@ def sniff_format(path: Path) -> str:
             return "cifar10"
         if "cifar-100-python" in names or {"train", "meta"} <= names and (path / "meta").is_file():
             return "cifar100"
-        if any("idx3-ubyte" in n for n in names) or (path / "MNIST").is_dir() or (path / "raw").is_dir():
+        def has_idx(d: Path) -> bool:
+            return d.is_dir() and any("idx3-ubyte" in p.name for p in d.iterdir())
+
+        if has_idx(path) or has_idx(path / "raw") or has_idx(path / "MNIST" / "raw"):
             return "mnist"
-        if (path / "FashionMNIST").is_dir():
+        if has_idx(path / "FashionMNIST" / "raw"):
             return "fashion_mnist"
         return "imagefolder"
     raise DataError(f"--data: expected a bundled dataset name ({', '.join(BUNDLED)}) or an existing folder/CSV, got '{path}' (not found)")

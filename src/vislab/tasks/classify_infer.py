@@ -235,3 +235,38 @@ def _export_torchscript(model, x, ref, path: Path, cfg: ExportConfig) -> dict[st
     with torch.no_grad():
         err = _check("torchscript", loaded(x).numpy(), ref, cfg.atol)
     return {"path": str(path), "max_abs_diff": err}
+
+
+@dataclass
+class ExplainConfig:
+    """``vislab classify explain``: filters, feature maps, CAMs and attributions for images."""
+
+    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
+    inputs: list[str] = opt([], "image files, folders or glob patterns", cli=False)
+    methods: list[str] = opt(
+        ["gradcam", "saliency", "filters"],
+        "comma-separated: gradcam, gradcam++, scorecam, eigencam, layercam, saliency, integrated_gradients, filters, feature_maps",
+    )
+    layers: list[str] = opt([], "comma-separated module names (`vislab models show NAME`); the first is the CAM layer (default: per family)")
+    target_class: str = opt("", "class to explain, by name or index (default: each image's prediction)")
+    out: str = opt("", "output folder (default: <run>/explain)")
+    max_images: int = opt(16, "explain at most this many images")
+    device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def explain(cfg: ExplainConfig) -> dict[str, Any]:
+    """Write explanation PNGs for the input images (see :func:`vislab.explain.explain`)."""
+    from vislab.engine.checkpoint import load_model
+    from vislab.explain import explain as run_explain
+
+    model, state = load_model(cfg.checkpoint, task="classify")
+    files = expand_inputs(cfg.inputs)[: cfg.max_images]
+    mode = "L" if state["channels"] == 1 else "RGB"
+    arrays = [read_image(f, mode) for f in files]
+    device = resolve_device(cfg.device)
+    x = preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"]).to(device)
+    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "explain"
+    paths = run_explain(model.to(device).float(), x, methods=cfg.methods, layers=cfg.layers or None,
+                        target_class=cfg.target_class or None, out_dir=out, mean=state["mean"], std=state["std"],
+                        class_names=state["classes"], image_names=[f.stem for f in files])
+    return {"out": str(out), "paths": [str(p) for p in paths]}
