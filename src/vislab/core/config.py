@@ -10,18 +10,17 @@ train, run). Every leaf field has a unique name across sections, so it maps 1:1 
 Unknown keys are an error with a "did you mean". No ``exec``, no class names looked up from YAML.
 
 Example:
-    >>> from dataclasses import dataclass, field
+    >>> from dataclasses import dataclass
     >>> @dataclass
     ... class Opt:
     ...     lr: float = opt(0.1, "learning rate")
     ...     optimizer: str = opt("sgd", "optimizer", choices=("sgd", "adam"))
-    >>> @dataclass
-    ... class Cfg:
-    ...     optim: Opt = field(default_factory=Opt)
-    >>> from_dict(Cfg, {"lr": "0.5"}).optim.lr
+    >>> from_dict(Opt, {"lr": "0.5"}).lr
     0.5
-    >>> from_dict(Cfg, {"optim": {"optimizer": "adam"}}).optim.optimizer
-    'adam'
+    >>> from_dict(Opt, {"optimizer": "adma"})
+    Traceback (most recent call last):
+    ...
+    vislab.core.errors.ConfigError: config 'optimizer': expected one of sgd, adam, got 'adma' (did you mean 'adam'?)
 """
 
 from __future__ import annotations
