@@ -171,61 +171,23 @@ def validate(cfg: ClassifyConfig) -> None:
 # --------------------------------------------------------------------------------------------
 def train(cfg: ClassifyConfig) -> Path:
     """Train a classifier; returns the run folder. Launches ``--nproc`` processes when asked."""
-    from vislab.engine.run import create_run_dir
+    from vislab.engine.launch import launch
 
     validate(cfg)
-    info = D.env_info()
-    if cfg.run.resume:
-        from vislab.engine.checkpoint import resolve_path
-
-        run_dir = resolve_path(cfg.run.resume, prefer="last").parent.parent
-    elif info.enabled:  # under torchrun: the worker's rank 0 creates the folder and tells the others
-        run_dir = None
-    else:
-        run_dir = create_run_dir(cfg.run.out, TASK, cfg.run.name, cfg.run.overwrite)
-    fresh = run_dir is not None and not cfg.run.resume
-    try:
-        if cfg.train.nproc > 1 and not info.enabled:
-            D.launch(_train_worker, cfg.train.nproc, cfg, str(run_dir))
-            return run_dir
-        return _train_worker(cfg, str(run_dir) if run_dir else None)
-    except BaseException:
-        if fresh:
-            remove_if_no_checkpoint(run_dir)
-        raise
-
-
-def remove_if_no_checkpoint(run_dir: Path) -> None:
-    """A run that failed before its first checkpoint leaves no folder behind (nothing is lost)."""
-    import shutil
-
-    if not any((run_dir / "checkpoints").glob("*.safetensors")):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    return launch(TASK, cfg, _train_worker)
 
 
 def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
-    from vislab.engine.run import create_run_dir, update_run_json, write_run_files
+    from vislab.engine.launch import start
+    from vislab.engine.run import update_run_json
 
     t0 = time.perf_counter()
     tc = cfg.train
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    info = D.env_info()
-    device = resolve_device(tc.device, info.local_rank)
-    dist = D.init(device)
+    ctx = start(TASK, cfg, run_dir_s)
+    device, dist, precision, run_dir = ctx.device, ctx.dist, ctx.precision, ctx.run_dir
     try:
-        if run_dir_s is None:  # torchrun: rank 0 creates the run folder and tells the others
-            made = str(create_run_dir(cfg.run.out, TASK, cfg.run.name, cfg.run.overwrite)) if dist.is_main else None
-            run_dir_s = D.broadcast_object(made)
-        run_dir = Path(run_dir_s)
-        precision = resolve_precision(tc.precision, device)
-        if tc.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
         splits = load_dataset(cfg.data)
         tr = splits.train
-        if dist.is_main:
-            write_run_files(run_dir, cfg, {"precision": precision.name, "channels_last": precision.channels_last,
-                                           "device": str(device), "world_size": dist.world})
         fast = use_fast_path(cfg.data, tr)
         if fast and not tr.in_memory:
             splits = Splits(tr.materialize(), splits.val.materialize() if splits.val else None,
