@@ -17,6 +17,11 @@ GROUPS: list[tuple[str, str, str]] = [
     ("vislab.cli.classify", "classify", "image classification: train | eval | predict | explain | export"),
     ("vislab.cli.image", "image", "classical image processing: apply | kernels | compare | flow | superpixels | proposals"),
     ("vislab.cli.models", "models", "the model zoo: list | show"),
+    ("vislab.cli.segment", "segment", "semantic segmentation: train | eval | predict | explain | export"),
+    ("vislab.cli.detect", "detect", "object detection: train | eval | predict | explain | export"),
+    ("vislab.cli.data", "data", "datasets: preview | convert | validate"),
+    ("vislab.cli.tune", "tune", "hyper-parameter search with Optuna"),
+    ("vislab.cli.compare", "compare", "compare runs: one table and overlaid learning curves"),
 ]
 
 

@@ -85,7 +85,7 @@ class Registry:
         self._ensure_loaded()
         if name in self._entries:
             return self._entries[name]
-        hint = "run `vislab models list`" if self.kind == "model" else f"one of {sorted(self._entries)}"
+        hint = "a registered name (see `vislab models list`)" if self.kind == "model" else f"one of {sorted(self._entries)}"
         raise self.error(f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; expected {hint}")
 
     def build(self, name: str, **kwargs: Any) -> Any:
