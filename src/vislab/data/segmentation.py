@@ -1,0 +1,271 @@
+"""Semantic-segmentation data: image + mask sources, the generated ``shapes`` set, batches.
+
+A :class:`SegSource` holds a split in memory: images ``(N, C, H, W)`` uint8 and masks ``(N, H, W)``
+uint8 of class indices (``ignore_index``, 255 by default, marks pixels no loss or metric sees).
+Folders of image + mask files are read by :mod:`vislab.data.segmentation_formats`.
+
+:class:`SegBatchStream` follows the classification batching rule of :mod:`vislab.data.loaders`:
+global batches from a permutation seeded by ``(seed, epoch)``, the process takes ``batch[rank::world]``,
+augmentation parameters are drawn per global batch and sliced the same way, and the augmentation
+(horizontal flip, reflect-pad-and-crop translation) runs on the batch on the device -- applied to
+image and mask *together*, so they stay aligned pixel for pixel.
+
+Example:
+    >>> s = generate_shapes_segmentation(4, classes=2, size=16, seed=0)
+    >>> s.images.shape, s.masks.shape, s.classes
+    (torch.Size([4, 3, 16, 16]), torch.Size([4, 16, 16]), ['background', 'circle', 'square'])
+    >>> st = SegBatchStream(s, 2, train=True, device=torch.device("cpu"), mean=(0.5,) * 3, std=(0.25,) * 3, augment="standard")
+    >>> b = next(iter(st.epoch(0)))
+    >>> b.x.shape, b.y.shape, b.y.dtype, b.n_global
+    (torch.Size([2, 3, 16, 16]), torch.Size([2, 16, 16]), torch.int64, 2)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vislab.core.config import opt
+from vislab.core.errors import DataError
+from vislab.data.loaders import BatchAugment, epoch_generator
+
+IGNORE_INDEX = 255
+
+
+@dataclass
+class SegDataConfig:
+    """Where the images and masks come from and how they are batched."""
+
+    data: str = opt("shapes", "dataset: shapes (generated, offline) or a folder with images/ and masks/ (optionally train/ val/ test/ subfolders)")
+    format: str = opt("auto", "dataset format (auto: shapes by name, else a mask folder)", choices=("auto", "shapes", "folder"))
+    img_size: int = opt(0, "resize images and masks to this square size (0: the dataset's size; folders: the first image's)")
+    mask_mode: str = opt("auto", "how mask files encode classes: index (pixel = class), palette (RGB colours of the class map), binary (0 / >127); auto sniffs", choices=("auto", "index", "palette", "binary"))
+    class_map: str = opt("", "class map file: one class per line, 'name' or 'name R G B' (default: <data>/classes.txt if present)")
+    ignore_index: int = opt(IGNORE_INDEX, "mask value of pixels to ignore in loss and metrics")
+    val_split: float = opt(0.1, "fraction of the training images held out for validation when there is no val split")
+    test_split: float = opt(0.1, "fraction held out for test when there is no test split")
+    split_seed: int = opt(0, "seed of the train/val/test split")
+    batch_size: int = opt(32, "global batch size (split across processes)")
+    eval_batch_size: int = opt(0, "batch size for evaluation (0: 2 x batch-size)")
+    augment: str = opt("standard", "joint image+mask batch augmentation: none, light (translate), standard (translate + flip)", choices=("none", "light", "standard"))
+    limit: int = opt(0, "use at most this many training images (0: all)")
+    synth_count: int = opt(0, "images to generate for shapes (0: 800)")
+    synth_classes: int = opt(0, "shape classes of the generated set, background not counted (0: 3)")
+
+
+@dataclass
+class SegSource:
+    """A split of images and masks in memory.
+
+    Attributes:
+        images: ``(N, C, H, W)`` uint8.
+        masks: ``(N, H, W)`` uint8 class indices; ``ignore_index`` marks ignored pixels.
+        classes: class names, index = mask value (class 0 is the background where there is one).
+        palette: ``(K, 3)`` RGB colours per class, for overlays and palette PNGs.
+        names: a name per image (file stem or ``shapes_00012``), for per-image reports.
+    """
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    classes: list[str]
+    palette: list[tuple[int, int, int]]
+    name: str = ""
+    ignore_index: int = IGNORE_INDEX
+    names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        if self.images.ndim != 4 or self.masks.ndim != 3 or self.masks.shape[0] != n:
+            raise DataError(f"{self.name}: expected images (N, C, H, W) and masks (N, H, W), got {tuple(self.images.shape)} and {tuple(self.masks.shape)}")
+        if self.images.shape[-2:] != self.masks.shape[-2:]:
+            raise DataError(f"{self.name}: expected masks of the image size {tuple(self.images.shape[-2:])}, got {tuple(self.masks.shape[-2:])}")
+        if self.names is None:
+            self.names = [f"{self.name}_{i:05d}" for i in range(n)]
+        k = len(self.classes)
+        bad = (self.masks >= k) & (self.masks != self.ignore_index)
+        if bool(bad.any()):
+            i = int(bad.flatten(1).any(1).nonzero()[0])
+            v = int(self.masks[i][bad[i]][0])
+            raise DataError(f"{self.name} '{self.names[i]}': expected mask values in [0, {k - 1}] or {self.ignore_index} (ignore), got {v}")
+        if len(self.palette) < k:
+            self.palette = list(self.palette) + default_palette(k)[len(self.palette):]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (int(self.images.shape[-2]), int(self.images.shape[-1]))
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def in_memory(self) -> bool:
+        return True
+
+    def subset(self, idx: torch.Tensor | np.ndarray | list[int]) -> SegSource:
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+        return SegSource(self.images[idx], self.masks[idx], self.classes, self.palette, self.name, self.ignore_index,
+                         [self.names[i] for i in idx.tolist()])  # type: ignore[index]
+
+
+@dataclass
+class SegSplits:
+    train: SegSource
+    val: SegSource | None = None
+    test: SegSource | None = None
+
+    def get(self, split: str) -> SegSource:
+        src = getattr(self, split, None)
+        if src is None:
+            raise DataError(f"dataset {self.train.name}: expected a '{split}' split, got none")
+        return src
+
+
+def default_palette(k: int) -> list[tuple[int, int, int]]:
+    """Pascal VOC's colour map (bit-interleaved), the usual palette of index PNGs: class 0 black."""
+    out = []
+    for i in range(k):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append((r, g, b))
+    return out
+
+
+def generate_shapes_segmentation(n: int, classes: int = 3, size: int = 32, seed: int | tuple[int, ...] = 0,
+                                 objects_per_image: tuple[int, int] = (1, 2)) -> SegSource:
+    """Generated shapes with semantic masks: class 0 = background, class ``c + 1`` = shape ``c``.
+
+    Uses :func:`vislab.data.synthetic.shapes.generate_shapes` (clutter and noise are background).
+    """
+    from vislab.data.synthetic.shapes import generate_shapes
+
+    d = generate_shapes(n, classes, size, seed=seed, objects_per_image=objects_per_image, scale=(0.18, 0.35))
+    masks = np.zeros((n, size, size), dtype=np.uint8)
+    for i in range(n):
+        for lab, m in zip(d["labels"][i], d["masks"][i], strict=True):
+            masks[i][m] = lab + 1
+    names = ["background", *d["classes"]]
+    return SegSource(torch.from_numpy(d["images"]), torch.from_numpy(masks), names, default_palette(len(names)), "shapes")
+
+
+def holdout(src: SegSource, val_frac: float, test_frac: float, seed: int) -> tuple[SegSource, SegSource | None, SegSource | None]:
+    """Split ``src`` randomly (seeded) into train / val / test."""
+    n = len(src)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    nv, nt = round(n * val_frac), round(n * test_frac)
+    if n - nv - nt < 1:
+        raise DataError(f"{src.name}: expected enough images to split off val/test, got {n}")
+    val = src.subset(perm[:nv]) if nv else None
+    test = src.subset(perm[nv:nv + nt]) if nt else None
+    return src.subset(perm[nv + nt:].sort().values), val, test
+
+
+def load_segmentation(cfg: SegDataConfig) -> SegSplits:
+    """The splits of the dataset ``cfg.data`` (generated shapes or a mask folder)."""
+    fmt = cfg.format
+    if fmt == "auto":
+        fmt = "shapes" if cfg.data == "shapes" else "folder"
+    if fmt == "shapes":
+        size = cfg.img_size or 32
+        count = cfg.synth_count or 800
+        k = cfg.synth_classes or 3
+        train = generate_shapes_segmentation(count, k, size, seed=(0, 0x5E6))
+        test = generate_shapes_segmentation(max(8, round(0.2 * count)), k, size, seed=(1, 0x5E6))
+        train, val, _ = holdout(train, cfg.val_split, 0.0, cfg.split_seed)
+        splits = SegSplits(train, val, test)
+    else:
+        from vislab.data.segmentation_formats import read_mask_folder
+
+        splits = read_mask_folder(cfg)
+    if cfg.limit and cfg.limit < len(splits.train):
+        splits.train = splits.train.subset(torch.arange(cfg.limit))
+    return splits
+
+
+@dataclass
+class SegBatch:
+    """One process's share of a global batch."""
+
+    x: torch.Tensor  # (b, C, H, W) float, normalised, on device
+    y: torch.Tensor  # (b, H, W) int64 class indices (ignore_index where ignored), on device
+    n_global: int  # samples in the whole global batch
+    index: torch.Tensor | None = None  # (b,) dataset indices
+
+
+class SegBatchStream:
+    """Iterate one process's batches of a :class:`SegSource`, epoch by epoch (in memory).
+
+    Args:
+        source: the split.
+        batch_size: the global batch size (all processes together).
+        train: shuffle, drop the last partial batch, augment.
+        mean, std: per-channel normalisation (0..1 scale).
+        augment: ``none | light | standard`` (see :data:`vislab.data.loaders.AUGMENT_PRESETS`).
+        rank, world: this process and the number of processes.
+    """
+
+    def __init__(self, source: SegSource, batch_size: int, *, train: bool, device: torch.device, mean: tuple[float, ...],
+                 std: tuple[float, ...], augment: str = "none", seed: int = 0, rank: int = 0, world: int = 1,
+                 channels_last: bool = False):
+        self.src = source
+        self.train, self.device, self.seed = train, device, seed
+        self.rank, self.world = rank, world
+        self.channels_last = channels_last
+        n = len(source)
+        self.batch_size = max(world, min(batch_size, n)) if train else batch_size
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.aug = BatchAugment(augment if train else "none", source.size)
+        self.images = source.images.to(device)
+        self.masks = source.masks.to(device)
+
+    def __len__(self) -> int:
+        n = len(self.src)
+        return n // self.batch_size if self.train else math.ceil(n / self.batch_size)
+
+    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
+        n = len(self.src)
+        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)) if self.train else torch.arange(n)
+        chunks = list(order.split(self.batch_size))
+        if self.train and chunks and len(chunks[-1]) < self.batch_size:
+            chunks.pop()
+        return chunks
+
+    def epoch(self, epoch: int) -> Iterator[SegBatch]:
+        """Yield this process's share of each global batch of ``epoch`` (deterministic in seed, epoch)."""
+        rank_sel = slice(self.rank, None, self.world)
+        for k, gb in enumerate(self._global_batches(epoch)):
+            local = gb[rank_sel]
+            idx = local.to(self.device)
+            x = self.images[idx].float().div_(255.0)  # (b, C, H, W)
+            y = self.masks[idx].float()  # (b, H, W), exact small integers
+            if self.train and self.aug.active:
+                g = epoch_generator(self.seed, epoch, salt=k + 1)
+                flips, dy, dx = (p[rank_sel] for p in self.aug.params(len(gb), g))
+                both = self.aug(torch.cat([x, y[:, None]], 1), flips, dy, dx)  # one warp for image and mask
+                x, y = both[:, :-1], both[:, -1]
+            x = (x - self.mean) / self.std
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield SegBatch(x, y.round().long(), len(gb), local)
+
+
+def image_stats(src: SegSource, max_images: int = 2000) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std (0..1 scale) from up to ``max_images`` evenly spaced images."""
+    n = len(src)
+    idx = torch.linspace(0, n - 1, min(n, max_images)).round().long().unique()
+    x = src.images[idx].float() / 255.0
+    mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
