@@ -101,4 +101,5 @@ def test_refinement_sharpens_a_blurred_mask(refine):
     before = _boundary_iou(raw.argmax(0), gt)
     refined = crf_refine(img, raw) if refine == "crf" else slic_refine(img, raw, n_segments=150)
     after = _boundary_iou(refined.argmax(0), gt)
+    print(f"{refine}: boundary IoU {before:.3f} -> {after:.3f}")
     assert after > before + 0.1, (before, after)
