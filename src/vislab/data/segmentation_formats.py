@@ -88,7 +88,6 @@ def decode_mask(path: Path, mode: str, k: int | None, colours: list[tuple[int, i
         code = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
         lut = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(colours)}
         lut.setdefault((224 << 16) | (224 << 8) | 192, ignore_index)  # VOC's boundary colour
-        out = np.full(code.shape, 254, dtype=np.int32)
         uniq, inv = np.unique(code, return_inverse=True)
         vals = np.array([lut.get(int(u), -1) for u in uniq])
         if (vals < 0).any():

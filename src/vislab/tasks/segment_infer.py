@@ -106,8 +106,8 @@ def crf_refine(image: np.ndarray, probs: np.ndarray, iters: int = 5, theta_alpha
     Returns:
         ``(K, H, W)`` refined probabilities.
     """
-    img = torch.from_numpy(np.ascontiguousarray(image)).float().permute(2, 0, 1)[None]  # (1, 3, H, W)
-    q = torch.from_numpy(np.ascontiguousarray(probs)).float()[None]  # (1, K, H, W)
+    img = torch.from_numpy(np.array(image, dtype=np.float32)).float().permute(2, 0, 1)[None]  # (1, 3, H, W)
+    q = torch.from_numpy(np.array(probs, dtype=np.float32))[None]  # (1, K, H, W)
     unary = -q.clamp_min(1e-8).log()
     k, h, w = probs.shape
     d = 2 * radius + 1
