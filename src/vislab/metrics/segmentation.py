@@ -10,7 +10,7 @@ Example:
     >>> m = SegmentationMetrics(2)
     >>> m.update(torch.tensor([[0, 1], [1, 1]]), torch.tensor([[0, 1], [0, 1]]))
     >>> {k: round(v, 4) for k, v in m.compute().items() if k in ("pixel_acc", "miou")}
-    {'pixel_acc': 0.75, 'miou': 0.5833}
+    {'miou': 0.5833, 'pixel_acc': 0.75}
 """
 
 from __future__ import annotations
