@@ -1,0 +1,322 @@
+"""Object detection: configs, data in memory with the shared batching rule, the trainer hooks, train.
+
+Evaluation, prediction, drawing and export live in :mod:`vislab.tasks.detect_infer`.
+
+Data: ``--data shapes`` generates several shapes per image (boxes and masks; empty images included),
+or a path to a COCO JSON, YOLO data.yaml or VOC folder (validated first: every bad box, unknown class or
+size mismatch is named by file). Images are resized to ``--img-size`` squares (boxes scaled with them)
+and held in memory as uint8. Batches follow the classification rule: global batches from a permutation
+seeded by (seed, epoch), each process takes ``batch[rank::world]``; horizontal flips are drawn per
+global batch and applied to images and boxes together.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vislab.core import config as C
+from vislab.core.config import opt
+from vislab.core.errors import ConfigError, DataError
+from vislab.data.loaders import epoch_generator
+from vislab.engine import distributed as D
+from vislab.engine.config import RunConfig, TrainConfig
+from vislab.metrics.detection import DetectionMetrics
+
+TASK = "detect"
+
+
+@dataclass
+class DetDataConfig:
+    """Where the annotated images come from and how they are batched."""
+
+    data: str = opt("shapes", "shapes (generated), or a COCO .json / YOLO data.yaml / VOC folder")
+    det_format: str = opt("auto", "annotation format of --data", choices=("auto", "coco", "yolo", "voc"))
+    val_data: str = opt("", "validation set in any format (default: generated for shapes, else --val-split of --data)")
+    img_size: int = opt(64, "images are resized to this square size")
+    val_split: float = opt(0.2, "fraction held out for validation when there is no --val-data")
+    split_seed: int = opt(0, "seed of the train/val split and of generated data")
+    synth_count: int = opt(1000, "generated training images (shapes)")
+    synth_classes: int = opt(3, "generated shape classes")
+    objects: list[int] = opt([0, 3], "generated objects per image: min,max (0 allows empty images)")
+    batch_size: int = opt(32, "global batch size")
+    eval_batch_size: int = opt(64, "batch size for evaluation")
+    augment: str = opt("flip", "joint image/box augmentation: flip (horizontal) or none", choices=("flip", "none"))
+
+
+@dataclass
+class DetModelConfig:
+    """Which detector, and its post-processing."""
+
+    model: str = opt("yolo_tiny", "detector: yolo_tiny (vislab's anchor-free one-stage), or a torchvision one (see `vislab models list --task detect`)")
+    backbone: str = opt("tiny", "yolo_tiny backbone: tiny, or any registry classifier (resnet18, timm:<name>)")
+    width: int = opt(16, "width of the tiny backbone")
+    score_thresh: float = opt(0.05, "drop detections scoring below this")
+    nms_iou: float = opt(0.6, "per-class NMS IoU threshold")
+    max_det: int = opt(100, "detections kept per image")
+    nms: str = opt("nms", "suppression: nms (hard) or soft (Gaussian soft-NMS)", choices=("nms", "soft"))
+
+
+def _train_defaults() -> TrainConfig:
+    return TrainConfig(epochs=12, optimizer="adamw", lr=3e-3, weight_decay=1e-4, grad_clip=10.0, warmup_epochs=1.0)
+
+
+@dataclass
+class DetectConfig:
+    """``vislab detect train``: everything a detection run is made of."""
+
+    data: DetDataConfig = field(default_factory=DetDataConfig)
+    model: DetModelConfig = field(default_factory=DetModelConfig)
+    train: TrainConfig = field(default_factory=_train_defaults)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+@dataclass
+class DetSplit:
+    """Images ``(N, 3, S, S)`` uint8 and per-image targets ``{"boxes": (n, 4) xyxy, "labels": (n,)}`` at that size."""
+
+    images: torch.Tensor
+    targets: list[dict[str, torch.Tensor]]
+    classes: list[str]
+    files: list[str]
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def subset(self, idx: list[int]) -> DetSplit:
+        return DetSplit(self.images[idx], [self.targets[i] for i in idx], self.classes, [self.files[i] for i in idx], self.name)
+
+
+def from_dataset(ds, size: int) -> DetSplit:
+    """Resize every image of a :class:`~vislab.data.detection.DetDataset` to ``size x size`` (boxes scaled)."""
+    from vislab.data.detection.core import load_pixels
+
+    imgs, targets = torch.empty(len(ds), 3, size, size, dtype=torch.uint8), []
+    for i, im in enumerate(ds.images):
+        a = torch.from_numpy(np.array(load_pixels(ds, i))).permute(2, 0, 1)  # (3, H, W)
+        if a.shape[1:] != (im.height, im.width):
+            raise DataError(f"image '{ds.path(i)}': expected {im.width}x{im.height} as annotated, got {a.shape[2]}x{a.shape[1]}")
+        if a.shape[1:] != (size, size):
+            a = F.interpolate(a[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255).byte()
+        imgs[i] = a
+        scale = torch.tensor([size / im.width, size / im.height] * 2)
+        targets.append({"boxes": torch.from_numpy(im.boxes).float() * scale, "labels": torch.from_numpy(im.labels).long()})
+    return DetSplit(imgs, targets, list(ds.classes), [im.file for im in ds.images], ds.source)
+
+
+def load_splits(cfg: DetDataConfig) -> tuple[DetSplit, DetSplit | None]:
+    """Train and validation splits of ``cfg`` (validated, resized, in memory)."""
+    from vislab.data.detection import check, read_any, shapes_detection
+
+    if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
+        raise ConfigError(f"--objects: expected min,max with 0 <= min <= max, got {cfg.objects}")
+    if cfg.data == "shapes":
+        kw = dict(classes=cfg.synth_classes, size=cfg.img_size, objects=tuple(cfg.objects), masks=False)
+        tr = from_dataset(shapes_detection(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size)
+        va = from_dataset(shapes_detection(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size)
+        return tr, va
+    full = from_dataset(check(read_any(cfg.data, cfg.det_format)), cfg.img_size)
+    if cfg.val_data:
+        va = from_dataset(check(read_any(cfg.val_data, cfg.det_format, split="val")), cfg.img_size)
+        if va.classes != full.classes:
+            raise DataError(f"--val-data {cfg.val_data}: expected the classes of {cfg.data} {full.classes}, got {va.classes}")
+        return full, va
+    n_val = int(round(cfg.val_split * len(full)))
+    if n_val == 0:
+        return full, None
+    perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(cfg.split_seed)).tolist()
+    return full.subset(perm[n_val:]), full.subset(perm[:n_val])
+
+
+@dataclass
+class DetBatch:
+    """One process's share of a global batch."""
+
+    x: torch.Tensor  # (b, 3, S, S) normalised, on device
+    y: list[dict[str, torch.Tensor]]  # b target dicts on device
+    n_global: int
+    index: torch.Tensor
+
+
+class DetStream:
+    """Batches of a :class:`DetSplit` by the shared rule (see the module docstring)."""
+
+    def __init__(self, split: DetSplit, batch_size: int, *, train: bool, device: torch.device, mean, std,
+                 augment: str = "flip", seed: int = 0, rank: int = 0, world: int = 1, channels_last: bool = False):
+        self.split, self.train, self.device, self.seed = split, train, device, seed
+        self.rank, self.world, self.channels_last = rank, world, channels_last
+        self.batch_size = max(world, min(batch_size, len(split))) if train else batch_size
+        self.flip = train and augment == "flip"
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.images = split.images.to(device)
+
+    def __len__(self) -> int:
+        n = len(self.split)
+        return n // self.batch_size if self.train else math.ceil(n / self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[DetBatch]:
+        n = len(self.split)
+        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)) if self.train else torch.arange(n)
+        chunks = [c for c in order.split(self.batch_size) if not self.train or len(c) == self.batch_size]
+        sel = slice(self.rank, None, self.world)
+        for k, gb in enumerate(chunks):
+            local = gb[sel]
+            flips = (torch.rand(len(gb), generator=epoch_generator(self.seed, epoch, salt=k + 1)) < 0.5)[sel] if self.flip else torch.zeros(len(local), dtype=torch.bool)
+            x = self.images[local.to(self.device)].float().div_(255.0)
+            w = x.shape[-1]
+            f = flips.to(self.device)
+            x = torch.where(f[:, None, None, None], x.flip(3), x)
+            ys = []
+            for i, j in enumerate(local.tolist()):
+                t = self.split.targets[j]
+                b = t["boxes"]
+                if flips[i]:
+                    b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+                ys.append({"boxes": b.to(self.device), "labels": t["labels"].to(self.device)})
+            x = (x - self.mean) / self.std
+            yield DetBatch(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, ys, len(gb), local)
+
+
+def pixel_stats(split: DetSplit) -> tuple[list[float], list[float]]:
+    x = split.images[:2000].float() / 255
+    return x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).clamp(min=1e-3).tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# The hooks the trainer calls
+# --------------------------------------------------------------------------------------------
+class DetectTask:
+    """Detector losses (the model computes them from targets), COCO metrics."""
+
+    monitor = "val_map"
+
+    def __init__(self, classes: list[str]):
+        self.classes = classes
+
+    def train_step(self, model: nn.Module, batch: DetBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # The losses are means over the batch's positives; times the image count -> the sum the trainer expects.
+        losses = model(batch.x, batch.y)
+        return sum(v.float() for v in losses.values()) * len(batch.y), {}
+
+    def new_metrics(self) -> DetectionMetrics:
+        return DetectionMetrics(self.classes)
+
+    def eval_step(self, model: nn.Module, batch: DetBatch, metrics: DetectionMetrics) -> None:
+        metrics.update(model(batch.x), batch.y)
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks and train
+# --------------------------------------------------------------------------------------------
+def build_model(mcfg: DetModelConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict[str, Any]]:
+    """The detector and the arguments that rebuild it from a checkpoint."""
+    from vislab.core.registry import MODELS
+
+    entry = MODELS.get(mcfg.model)
+    if entry.task != TASK:
+        raise ConfigError(f"--model: expected a detection model ({', '.join(MODELS.list(task=TASK))}), got '{mcfg.model}' (task {entry.task!r})")
+    args: dict[str, Any] = {"num_classes": num_classes, "score_thresh": mcfg.score_thresh, "nms_iou": mcfg.nms_iou, "max_det": mcfg.max_det}
+    if mcfg.model == "yolo_tiny":
+        args.update(backbone=mcfg.backbone, width=mcfg.width, nms=mcfg.nms)
+    else:
+        args.update(img_size=img_size)
+    return MODELS.build(mcfg.model, **args), args
+
+
+def resolve_config(config_path: str | None, typed: dict[str, Any]) -> DetectConfig:
+    """Defaults <- (the resumed run's config.yaml) <- --config YAML <- typed options."""
+    base = DetectConfig()
+    resume = typed.get("resume") or (C.load_yaml(config_path).get("resume") if config_path else None)
+    if resume:
+        from vislab.engine.checkpoint import resolve_path
+
+        ck = resolve_path(resume, prefer="last")
+        saved = ck.parent.parent / "config.yaml"
+        if saved.is_file():
+            base = C.from_dict(DetectConfig, C.load_yaml(saved))
+            base.run.name, base.run.out = ck.parent.parent.name, str(ck.parent.parent.parent.parent)
+    cfg = C.from_dict(DetectConfig, C.load_yaml(config_path), base=base) if config_path else base
+    return C.from_dict(DetectConfig, typed, base=cfg)
+
+
+def validate(cfg: DetectConfig) -> None:
+    t, d = cfg.train, cfg.data
+    for ok, name, expected, got in [
+        (t.epochs >= 1, "--epochs", ">= 1", t.epochs), (t.lr > 0, "--lr", "> 0", t.lr),
+        (d.batch_size >= 1, "--batch-size", ">= 1", d.batch_size), (d.img_size >= 32, "--img-size", ">= 32", d.img_size),
+        (0 <= d.val_split < 1, "--val-split", "in [0, 1)", d.val_split), (0 < cfg.model.nms_iou <= 1, "--nms-iou", "in (0, 1]", cfg.model.nms_iou),
+    ]:
+        if not ok:
+            raise ConfigError(f"{name}: expected {expected}, got {got}")
+
+
+def train(cfg: DetectConfig) -> Path:
+    """Train a detector; returns the run folder."""
+    from vislab.engine.launch import launch
+
+    validate(cfg)
+    return launch(TASK, cfg, _train_worker)
+
+
+def _train_worker(cfg: DetectConfig, run_dir_s: str | None) -> Path:
+    from vislab.engine.launch import start
+    from vislab.engine.run import update_run_json
+    from vislab.engine.trainer import Trainer
+
+    t0 = time.perf_counter()
+    tc = cfg.train
+    ctx = start(TASK, cfg, run_dir_s)
+    device, dist, precision, run_dir = ctx.device, ctx.dist, ctx.precision, ctx.run_dir
+    try:
+        tr, va = load_splits(cfg.data)
+        mean, std = pixel_stats(tr)
+        common = dict(device=device, mean=mean, std=std, rank=dist.rank, world=dist.world, channels_last=precision.channels_last)
+        train_stream = DetStream(tr, cfg.data.batch_size, train=True, augment=cfg.data.augment, seed=tc.seed, **common)
+        val_stream = DetStream(va, cfg.data.eval_batch_size, train=False, **common) if va is not None and len(va) else None
+        torch.manual_seed(tc.seed)
+        model, model_args = build_model(cfg.model, len(tr.classes), cfg.data.img_size)
+        ckpt_state = {"task": TASK, "model": cfg.model.model, "model_args": model_args, "num_classes": len(tr.classes), "classes": tr.classes,
+                      "mean": mean, "std": std, "img_size": [cfg.data.img_size] * 2, "channels": 3, "config": C.to_dict(cfg)}
+        task = DetectTask(tr.classes)
+        trainer = Trainer(tc, task, device=device, precision=precision, dist=dist, run_dir=run_dir, ckpt_state=ckpt_state,
+                          progress=cfg.run.progress, tensorboard=cfg.run.tensorboard)
+        model = trainer.prepare(model)
+        n_obj = sum(len(t["labels"]) for t in tr.targets)
+        trainer.progress.log(f"vislab detect: {cfg.model.model} on {tr.name} ({len(tr)} train images, {n_obj} objects, "
+                             f"{len(va) if va else 0} val, {len(tr.classes)} classes, {cfg.data.img_size}px) | {device} {precision.name} -> {run_dir}")
+        result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
+        final: dict[str, Any] = {}
+        if val_stream is not None:
+            from vislab.tasks.classify import _load_best
+            from vislab.tasks.detect_infer import evaluate_split, write_eval
+
+            best = _load_best(model, run_dir).eval()
+            full = evaluate_split(best, va, device, mean, std, cfg.data.eval_batch_size)
+            if dist.is_main:
+                final = write_eval(run_dir, full, va, best, device, mean, std, prefix="val")
+        if dist.is_main:
+            from vislab.tasks.classify import _summary
+
+            summary = _summary(result, {f"final_val_{k}": v for k, v in final.items()}, time.perf_counter() - t0)
+            update_run_json(run_dir, summary=summary)
+            if cfg.run.report and result.history:
+                from vislab.report.plots import plot_curves
+
+                plot_curves(result.history, run_dir / "curves.png")
+        return run_dir
+    finally:
+        D.shutdown()

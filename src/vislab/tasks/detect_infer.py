@@ -1,0 +1,248 @@
+"""Detection: evaluate a checkpoint, predict on images / folders / videos (boxes drawn, COCO-JSON out), export to ONNX."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vislab.core import config as C
+from vislab.core.config import opt
+from vislab.core.errors import DataError
+from vislab.core.io import atomic_write_text
+from vislab.metrics.detection import STAT_NAMES, DetectionMetrics, plot_pr_curves
+from vislab.tasks.detect import TASK, DetDataConfig, DetSplit, DetStream, load_splits
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+@dataclass
+class DetEvalConfig:
+    """``vislab detect eval``: COCO metrics of a checkpoint."""
+
+    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
+    data: str = opt("", "dataset (default: the one the checkpoint was trained on)")
+    split: str = opt("val", "split to evaluate", choices=("train", "val"))
+    batch_size: int = opt(64, "batch size")
+    device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
+    out: str = opt("", "folder for metrics.json, per_class.csv, pr_curves.png (default: <run>/eval-<split>)")
+
+
+@dataclass
+class DetPredictConfig:
+    """``vislab detect predict``: detections on images, folders and videos."""
+
+    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
+    inputs: list[str] = opt([], "images, folders or video files", cli=False)
+    out: str = opt("", "output folder (default: <run>/predict)")
+    score_thresh: float = opt(0.3, "keep detections scoring at least this")
+    device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
+    draw: bool = opt(True, "write a PNG (or video) with the boxes drawn per input")
+
+
+@dataclass
+class DetExportConfig:
+    """``vislab detect export``: ONNX with the dense outputs (boxes, class scores), checked against eager."""
+
+    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
+    out: str = opt("", "output file (default: <run>/model.onnx)")
+    opset: int = opt(17, "ONNX opset")
+
+
+# --------------------------------------------------------------------------------------------
+def _prep(x: torch.Tensor, mean, std, device) -> torch.Tensor:
+    """uint8 ``(B, 3, S, S)`` -> normalised float on ``device``."""
+    m, s = torch.tensor(mean, device=device).view(1, -1, 1, 1), torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return (x.to(device).float() / 255 - m) / s
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_size: int = 64) -> dict[str, Any]:
+    """Full COCO result (see :func:`~vislab.metrics.detection.coco_evaluate`) of ``model`` on ``split``."""
+    model.eval()
+    metrics = DetectionMetrics(split.classes)
+    for b in DetStream(split, batch_size, train=False, device=device, mean=mean, std=std).epoch(0):
+        metrics.update(model(b.x), b.y)
+    return metrics.compute_full()
+
+
+def draw_boxes(img: np.ndarray, boxes, labels, scores, classes: list[str], scale: int = 1) -> np.ndarray:
+    """``img (H, W, 3)`` uint8 with boxes and "class score" captions drawn (upscaled by ``scale``)."""
+    import cv2
+
+    out = np.ascontiguousarray(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else img.copy())
+    palette = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)]
+    for b, c, s in zip(np.asarray(boxes).tolist(), np.asarray(labels).tolist(), np.asarray(scores).tolist(), strict=True):
+        col = palette[int(c) % len(palette)]
+        p0, p1 = (int(b[0] * scale), int(b[1] * scale)), (int(b[2] * scale), int(b[3] * scale))
+        cv2.rectangle(out, p0, p1, col, max(1, scale // 2))
+        name = classes[int(c)] if 0 <= c < len(classes) else str(c)
+        cv2.putText(out, f"{name} {s:.2f}", (p0[0], max(8, p0[1] - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.3 + 0.05 * scale, col, 1, cv2.LINE_AA)
+    return out
+
+
+def write_eval(out: Path, full: dict[str, Any], split: DetSplit, model: nn.Module, device, mean, std, prefix: str = "val") -> dict[str, float]:
+    """metrics.json, per_class.csv, pr_curves.png and predictions.png (first 8 images) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    scalars = {n: full[n] for n in STAT_NAMES}
+    atomic_write_text(out / f"{prefix}_metrics.json", json.dumps({"split": prefix, "n_images": len(split), **scalars, "per_class": full["per_class"]}, indent=1))
+    atomic_write_text(out / f"{prefix}_per_class.csv", "class,ap\n" + "".join(f"{c},{v:.4f}\n" for c, v in full["per_class"].items()))
+    plot_pr_curves(full, split.classes, out / f"{prefix}_pr_curves.png")
+    with torch.no_grad():
+        preds = model.eval()(_prep(split.images[:8], mean, std, device))
+    tiles = [draw_boxes(split.images[i].permute(1, 2, 0).numpy(), p["boxes"].cpu()[p["scores"] > 0.3], p["labels"].cpu()[p["scores"] > 0.3],
+                        p["scores"].cpu()[p["scores"] > 0.3], split.classes, scale=max(1, 256 // split.images.shape[-1])) for i, p in enumerate(preds)]
+    if tiles:
+        from PIL import Image
+
+        Image.fromarray(np.concatenate(tiles, 1)).save(out / f"{prefix}_predictions.png")
+    return scalars
+
+
+def evaluate(cfg: DetEvalConfig) -> dict[str, Any]:
+    """COCO metrics of a checkpoint on a split; writes metrics, per-class AP and PR curves."""
+    from vislab.core.device import resolve_device
+    from vislab.engine.checkpoint import load_model
+
+    model, state = load_model(cfg.checkpoint, task=TASK)
+    dcfg = C.from_dict(DetDataConfig, state["config"]["data"])
+    if cfg.data:
+        dcfg = dataclasses.replace(dcfg, data=cfg.data, val_data="", det_format="auto")
+    tr, va = load_splits(dcfg)
+    split = tr if cfg.split == "train" else va
+    if split is None:
+        raise DataError(f"dataset {dcfg.data}: expected a val split, got none (use --split train or a --val-split > 0 at training)")
+    if split.classes != state["classes"]:
+        raise DataError(f"dataset {dcfg.data}: expected the checkpoint's classes {state['classes']}, got {split.classes}")
+    device = resolve_device(cfg.device)
+    model = model.to(device)
+    full = evaluate_split(model, split, device, state["mean"], state["std"], cfg.batch_size)
+    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
+    scalars = write_eval(out, full, split, model, device, state["mean"], state["std"], prefix=cfg.split)
+    return {"out": str(out), "n": len(split), **scalars, "per_class": full["per_class"]}
+
+
+# --------------------------------------------------------------------------------------------
+def _inputs(paths: list[str]) -> list[Path]:
+    from vislab.data.detection.core import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"input '{p}': expected an image, a video or a folder, got nothing at that path")
+    return files
+
+
+@torch.no_grad()
+def detect_array(model: nn.Module, img: np.ndarray, state: dict[str, Any], device, score_thresh: float) -> dict[str, np.ndarray]:
+    """Detections on ``img (H, W, 3)`` uint8, in its own pixel coordinates."""
+    h, w = img.shape[:2]
+    s = state["img_size"]
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=tuple(s), mode="bilinear", antialias=True, align_corners=False).clamp(0, 255)
+    p = model(_prep(x, state["mean"], state["std"], device))[0]
+    keep = p["scores"] >= score_thresh
+    scale = torch.tensor([w / s[1], h / s[0]] * 2)
+    return {"boxes": (p["boxes"][keep].cpu().float() * scale).numpy(), "scores": p["scores"][keep].cpu().float().numpy(),
+            "labels": p["labels"][keep].cpu().numpy()}
+
+
+def predict(cfg: DetPredictConfig) -> dict[str, Any]:
+    """Detect objects in images and videos (frame by frame); writes ``detections.json`` (COCO results with
+    ``file_name``/``frame`` and class names) and, with ``draw``, the pictures / videos with the boxes."""
+    import cv2
+
+    from vislab.core.device import resolve_device
+    from vislab.core.io import read_image
+    from vislab.engine.checkpoint import load_model
+    from vislab.metrics.detection import detections_to_coco
+
+    model, state = load_model(cfg.checkpoint, task=TASK)
+    device = resolve_device(cfg.device)
+    model = model.to(device).eval()
+    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "predict"
+    out.mkdir(parents=True, exist_ok=True)
+    classes = state["classes"]
+    results, written = [], []
+    for k, f in enumerate(_inputs(cfg.inputs), 1):
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            cap = cv2.VideoCapture(str(f))
+            if not cap.isOpened():
+                raise DataError(f"video '{f}': expected a readable video, got one OpenCV cannot open")
+            writer, frame_no = None, 0
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                d = detect_array(model, rgb, state, device, cfg.score_thresh)
+                for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"]):
+                    results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
+                if cfg.draw:
+                    if writer is None:
+                        dst = out / f"{f.stem}_boxes.mp4"
+                        writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 10, (rgb.shape[1], rgb.shape[0]))
+                        written.append(str(dst))
+                    writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes), cv2.COLOR_RGB2BGR))
+                frame_no += 1
+            cap.release()
+            if writer is not None:
+                writer.release()
+            continue
+        img = read_image(f, "RGB")
+        d = detect_array(model, img, state, device, cfg.score_thresh)
+        for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"]):
+            results.append({**r, "file_name": str(f), "category": classes[r["category_id"] - 1]})
+        if cfg.draw:
+            from PIL import Image
+
+            dst = out / f"{f.stem}_boxes.png"
+            Image.fromarray(draw_boxes(img, d["boxes"], d["labels"], d["scores"], classes, scale=max(1, 256 // max(img.shape[:2])))).save(dst)
+            written.append(str(dst))
+    atomic_write_text(out / "detections.json", json.dumps(results, indent=0))
+    return {"out": str(out), "detections": results, "written": written}
+
+
+# --------------------------------------------------------------------------------------------
+class _Dense(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_raw(x)
+
+
+def export(cfg: DetExportConfig) -> dict[str, Any]:
+    """ONNX of the dense outputs ``boxes (B, L, 4)``, ``scores (B, L, K)`` (post-processing stays outside,
+    see :func:`vislab.models.det_post.postprocess`); checked against eager with onnxruntime."""
+    from vislab.core.errors import ModelError
+    from vislab.engine.checkpoint import load_model
+
+    model, state = load_model(cfg.checkpoint, task=TASK)
+    if not hasattr(model, "forward_raw"):
+        raise ModelError(f"export: expected a model with dense outputs (yolo_tiny), got {state['model']}")
+    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "model.onnx"
+    x = torch.randn(1, 3, *state["img_size"])
+    wrapped = _Dense(model).eval()  # export restores the wrapper's mode on every submodule: eval it
+    torch.onnx.export(wrapped, (x,), str(out), input_names=["images"], output_names=["boxes", "scores"], opset_version=cfg.opset,
+                      dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}}, dynamo=False)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        ref = wrapped(x)
+    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref, strict=True))
+    return {"path": str(out), "max_abs_diff": diff}

@@ -1,0 +1,65 @@
+"""End to end through the CLI: generate, convert, validate, train (a few steps), eval, predict (image + video), export; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_data_convert_and_validate(cli, tmp_path):
+    code, out, err = cli("data", "generate-detection", str(tmp_path / "gen"), "--count", "6", "--size", "40")
+    assert code == 0, err
+    code, out, err = cli("data", "convert", str(tmp_path / "gen" / "annotations.json"), str(tmp_path / "y"), "--to", "yolo")
+    assert code == 0 and "converted 6 images" in out, err
+    code, out, _ = cli("data", "validate", str(tmp_path / "y" / "data.yaml"))
+    assert code == 0 and "no problems" in out
+    d = json.loads((tmp_path / "gen" / "annotations.json").read_text())
+    d["annotations"][0]["bbox"][0] = 39.0  # now runs past the right edge
+    bad = tmp_path / "gen" / "bad.json"
+    bad.write_text(json.dumps(d))
+    name = next(im["file_name"] for im in d["images"] if im["id"] == d["annotations"][0]["image_id"])
+    code, out, _ = cli("data", "validate", str(bad))
+    assert code == 1 and name in out and "outside" in out
+    code, _, err = cli("detect", "train", "--data", str(bad), "--out", str(tmp_path / "runs"), "--progress", "off")
+    assert code == 2 and name in err and "expected valid annotations" in err
+
+
+def test_train_eval_predict_export(cli, tmp_path):
+    import cv2
+
+    assert cli("data", "generate-detection", str(tmp_path / "gen"), "--count", "20", "--size", "48", "--objects", "0,2")[0] == 0
+    code, out, err = cli("detect", "train", "--data", str(tmp_path / "gen" / "annotations.json"), "--img-size", "48", "--epochs", "1",
+                         "--batch-size", "8", "--width", "8", "--out", str(tmp_path / "runs"), "--name", "t", "--progress", "off",
+                         "--no-tensorboard")
+    assert code == 0, err
+    run = tmp_path / "runs" / "detect" / "t"
+    assert (run / "checkpoints" / "best.safetensors").exists() and (run / "val_pr_curves.png").exists()
+    code, out, err = cli("detect", "eval", str(run))
+    assert code == 0 and "map50" in out, err
+    assert json.loads((run / "eval-val" / "val_metrics.json").read_text())["n_images"] == 4
+    video = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+    for _ in range(3):
+        w.write(np.full((48, 64, 3), 128, np.uint8))
+    w.release()
+    img = sorted((tmp_path / "gen" / "images").glob("*.png"))[0]
+    code, out, err = cli("detect", "predict", str(run), str(img), str(video), "--score-thresh", "0.0", "--out", str(tmp_path / "pred"))
+    assert code == 0, err
+    dets = json.loads((tmp_path / "pred" / "detections.json").read_text())
+    assert {d["file_name"] for d in dets} == {str(img), str(video)} and {d.get("frame") for d in dets if d["file_name"] == str(video)} == {0, 1, 2}
+    assert (tmp_path / "pred" / f"{img.stem}_boxes.png").exists() and (tmp_path / "pred" / "clip_boxes.mp4").exists()
+    code, out, err = cli("detect", "export", str(run))
+    assert code == 0, err
+    assert float(out.split("max |diff| vs eager ")[1].split(")")[0]) < 1e-3
