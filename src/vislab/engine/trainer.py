@@ -72,6 +72,7 @@ class FitResult:
 class Callback:
     """Optional hooks; every field is a callable or None."""
 
+    on_epoch_start: Callable[[int], None] | None = None  # before the epoch's first batch (e.g. gradual unfreezing)
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
     on_fit_end: Callable[[FitResult], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +92,8 @@ class Trainer:
         run_dir: run folder (checkpoints, metrics.csv, tb/); ``None`` keeps everything in memory.
         ckpt_state: JSON-able facts stored in every checkpoint (model name and args, classes, config...).
         progress: ``auto|on|off``.
+        param_groups: ``fn(model, weight_decay) -> optimizer groups`` (e.g. per-layer ``lr_scale``);
+            default: :func:`~vislab.engine.optim.param_groups`.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class Trainer:
         progress: str = "auto",
         tensorboard: bool = True,
         callbacks: list[Callback] | None = None,
+        param_groups: Callable[[nn.Module, float], list[dict]] | None = None,
     ):
         self.cfg = cfg
         self.task = task
@@ -117,6 +121,7 @@ class Trainer:
         self.progress = EpochProgress(progress, enabled=dist.is_main)
         self.tensorboard = tensorboard and run_dir is not None and dist.is_main
         self.callbacks = callbacks or []
+        self.param_groups = param_groups
         self.monitor = task.monitor if cfg.monitor == "auto" else cfg.monitor
 
     # -- model preparation -------------------------------------------------------------------
@@ -165,7 +170,7 @@ class Trainer:
         cfg = self.cfg
         if cfg.monitor == "auto" and val is None:
             self.monitor = "train_loss"  # nothing held out: best = lowest training loss
-        optimizer = build_optimizer(model, cfg)
+        optimizer = build_optimizer(model, cfg, self.param_groups)
         ema = build_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None
         steps_per_epoch = max(1, math.ceil(len(train) / cfg.accumulate))
@@ -190,6 +195,9 @@ class Trainer:
                     result.stopped_early = True
                     break
                 torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: a function of (seed, epoch)
+                for cb in self.callbacks:
+                    if cb.on_epoch_start:
+                        cb.on_epoch_start(epoch)
                 row, step, seen = self._train_epoch(ddp_model, model, optimizer, ema, scaler, train, epoch, step, total_steps, steps_per_epoch)
                 seen_total += seen
                 eval_model = ema.module if ema is not None else model
