@@ -29,12 +29,15 @@ def _click_type(leaf: C.Leaf) -> Any:
 def config_options(cfg_cls: type, skip: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
     """Decorator adding ``--config`` and one option per leaf of ``cfg_cls``."""
 
+    defaults = C.flat_dict(cfg_cls())  # the task's own defaults (a section factory may override a field's)
+
     def deco(f: Callable) -> Callable:
         for leaf in reversed(C.leaves(cfg_cls)):
             if not leaf.cli or leaf.name in skip:
                 continue
             flag = "--" + leaf.name.replace("_", "-")
-            shown = ",".join(map(str, leaf.default)) if isinstance(leaf.default, list | tuple) else leaf.default
+            value = defaults[leaf.name]
+            shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
             help_ = f"{leaf.help} [default: {shown}]" if shown not in ("", None) else leaf.help
             if leaf.type is bool:
                 f = click.option(f"{flag}/--no-{flag[2:]}", leaf.name, default=None, help=help_)(f)
