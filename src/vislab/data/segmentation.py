@@ -41,7 +41,9 @@ class SegDataConfig:
     """Where the images and masks come from and how they are batched."""
 
     data: str = opt("shapes", "dataset: shapes (generated, offline) or a folder with images/ and masks/ (optionally train/ val/ test/ subfolders)")
-    format: str = opt("auto", "dataset format (auto: shapes by name, else a mask folder)", choices=("auto", "shapes", "folder"))
+    format: str = opt("auto", "dataset format (auto: shapes by name, coco if <data>/annotations/instances_*.json, voc if a VOC2012 layout, else a mask folder)", choices=("auto", "shapes", "folder", "coco", "voc"))
+    coco_categories: list[str] = opt([], "COCO: categories to keep, comma-separated (classes = background + these; others are background); empty: all")
+    coco_skip_empty: bool = opt(False, "COCO: leave out images without an instance of the kept categories")
     img_size: int = opt(0, "resize images and masks to this square size (0: the dataset's size; folders: the first image's)")
     mask_mode: str = opt("auto", "how mask files encode classes: index (pixel = class), palette (RGB colours of the class map), binary (0 / >127); auto sniffs", choices=("auto", "index", "palette", "binary"))
     class_map: str = opt("", "class map file: one class per line, 'name' or 'name R G B' (default: <data>/classes.txt if present)")
@@ -172,11 +174,25 @@ def holdout(src: SegSource, val_frac: float, test_frac: float, seed: int) -> tup
     return src.subset(perm[nv + nt:].sort().values), val, test
 
 
+def sniff_format(data: str) -> str:
+    """``coco``, ``voc`` or ``folder`` from the layout of the folder ``data``."""
+    from pathlib import Path
+
+    from vislab.data.segmentation_datasets import is_coco_root, voc_root
+
+    root = Path(data).expanduser()
+    if root.is_dir() and is_coco_root(root):
+        return "coco"
+    if root.is_dir() and voc_root(root) is not None:
+        return "voc"
+    return "folder"
+
+
 def load_segmentation(cfg: SegDataConfig) -> SegSplits:
-    """The splits of the dataset ``cfg.data`` (generated shapes or a mask folder)."""
+    """The splits of the dataset ``cfg.data`` (generated shapes, a mask folder, a COCO or a VOC layout)."""
     fmt = cfg.format
     if fmt == "auto":
-        fmt = "shapes" if cfg.data == "shapes" else "folder"
+        fmt = "shapes" if cfg.data == "shapes" else sniff_format(cfg.data)
     if fmt == "shapes":
         size = cfg.img_size or 32
         count = cfg.synth_count or 800
@@ -185,6 +201,14 @@ def load_segmentation(cfg: SegDataConfig) -> SegSplits:
         test = generate_shapes_segmentation(max(8, round(0.2 * count)), k, size, seed=(1, 0x5E6))
         train, val, _ = holdout(train, cfg.val_split, 0.0, cfg.split_seed)
         splits = SegSplits(train, val, test)
+    elif fmt == "coco":
+        from vislab.data.segmentation_datasets import read_coco_segmentation
+
+        splits = read_coco_segmentation(cfg)
+    elif fmt == "voc":
+        from vislab.data.segmentation_datasets import read_voc_segmentation
+
+        splits = read_voc_segmentation(cfg)
     else:
         from vislab.data.segmentation_formats import read_mask_folder
 

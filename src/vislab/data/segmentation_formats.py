@@ -124,9 +124,20 @@ def _pairs(folder: Path) -> list[tuple[Path, Path]]:
     return out
 
 
-def _read_split(folder: Path, cfg: SegDataConfig, classes: list[str] | None, colours, size: tuple[int, int] | None) -> SegSource:
+def to_tensors(img: np.ndarray, mask: np.ndarray, size: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H, W, C)`` uint8 image + ``(H, W)`` mask -> ``(C, h, w)`` and ``(h, w)`` uint8 at ``size``
+    (bilinear with antialiasing for the image, nearest for the mask; ``None``: unchanged)."""
     import torch.nn.functional as F
 
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    m = torch.from_numpy(np.ascontiguousarray(mask))
+    if size is not None and tuple(x.shape[1:]) != tuple(size):
+        x = F.interpolate(x[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255).byte()
+        m = F.interpolate(m[None, None].float(), size=size, mode="nearest-exact")[0, 0].byte()
+    return x, m
+
+
+def _read_split(folder: Path, cfg: SegDataConfig, classes: list[str] | None, colours, size: tuple[int, int] | None) -> SegSource:
     from vislab.core.io import read_image
 
     pairs = _pairs(folder)
@@ -143,12 +154,8 @@ def _read_split(folder: Path, cfg: SegDataConfig, classes: list[str] | None, col
         mask = decode_mask(mask_p, cfg.mask_mode, k, colours, cfg.ignore_index)
         if img.shape[:2] != mask.shape:
             raise DataError(f"mask '{mask_p}': expected the size of its image '{img_p.name}' {img.shape[0]}x{img.shape[1]}, got {mask.shape[0]}x{mask.shape[1]}")
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        m = torch.from_numpy(mask)
+        x, m = to_tensors(img, mask, size)
         size = size or (int(x.shape[1]), int(x.shape[2]))
-        if tuple(x.shape[1:]) != tuple(size):
-            x = F.interpolate(x[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255).byte()
-            m = F.interpolate(m[None, None].float(), size=size, mode="nearest-exact")[0, 0].byte()
         channels = x.shape[0]
         ims.append(x)
         ms.append(m)
