@@ -164,3 +164,10 @@ def test_failed_start_leaves_no_run_folder(tmp_path):
     with pytest.raises(ModelError):
         classify.train(make_cfg(tmp_path, model="lenet5", img_size=8))
     assert not (tmp_path / "classify" / "exp").exists()
+
+
+def test_sync_bn_on_cpu_is_refused_clearly(tmp_path):
+    from vislab.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--sync-bn: expected CUDA"):
+        classify.train(make_cfg(tmp_path, nproc=2, sync_bn=True, limit=64, epochs=1))

@@ -98,6 +98,9 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any) -> None:
 
     from vislab.core import errors
 
+    import logging
+
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)  # one error line, not "terminating process ..."
     try:
         mp.spawn(_worker, args=(nproc, free_port(), fn, args), nprocs=nproc, join=True)
     except mp.ProcessRaisedException as e:

@@ -134,6 +134,10 @@ class Trainer:
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         if self.dist.enabled and self.cfg.sync_bn:
+            if self.device.type != "cuda":
+                from vislab.core.errors import ConfigError
+
+                raise ConfigError(f"--sync-bn: expected CUDA devices (torch's SyncBatchNorm works only with GPU modules), got {self.device.type}")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         if self.precision.channels_last:
