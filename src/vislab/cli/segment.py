@@ -1,4 +1,4 @@
-"""``vislab segment train | eval | predict | export``."""
+"""``vislab segment train | eval | predict | export | explain``."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ from vislab.cli.options import build_config, config_options, typed_options
 
 @click.group(name="segment")
 def group() -> None:
-    """Semantic segmentation: train a model on masks, evaluate mIoU, predict masks, export."""
+    """Semantic segmentation: train a model on masks, evaluate mIoU, predict masks, export, explain."""
 
 
 def _config_classes():
     from vislab.tasks.segment import SegEvalConfig, SegmentConfig
+    from vislab.tasks.segment_explain import SegExplainConfig
     from vislab.tasks.segment_infer import SegExportConfig, SegPredictConfig
 
-    return SegmentConfig, SegEvalConfig, SegPredictConfig, SegExportConfig
+    return SegmentConfig, SegEvalConfig, SegPredictConfig, SegExportConfig, SegExplainConfig
 
 
-SegmentConfig, SegEvalConfig, SegPredictConfig, SegExportConfig = _config_classes()
+SegmentConfig, SegEvalConfig, SegPredictConfig, SegExportConfig, SegExplainConfig = _config_classes()
 
 
 @group.command(context_settings={"max_content_width": 110})
@@ -88,3 +89,25 @@ def export(checkpoint: str, config_path: str | None, **options) -> None:
     for fmt in ("onnx", "torchscript"):
         if fmt in r:
             click.echo(f"{fmt}: {r[fmt]['path']}  (max |diff| vs eager {r[fmt]['max_abs_diff']:.2e})")
+
+
+@group.command()
+@click.argument("checkpoint")
+@click.argument("inputs", nargs=-1, required=True)
+@config_options(SegExplainConfig)
+def explain(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, **options) -> None:
+    """CAMs (Grad-CAM, Eigen-CAM, ...) of a class summed over its predicted region, one PNG per image.
+
+    \b
+    Examples:
+      vislab segment explain runs/segment/demo photo.png                      # most-predicted class, Grad-CAM
+      vislab segment explain runs/segment/demo imgs/ --methods gradcam,eigencam --target-class person
+    """
+    from vislab.tasks import segment_explain
+
+    cfg = build_config(SegExplainConfig, config_path, {**options, "checkpoint": checkpoint, "inputs": list(inputs)})
+    r = segment_explain.explain(cfg)
+    for row in r["rows"][:10]:
+        inside = "  ".join(f"{m} {s['inside']:.0%} in region" for m, s in row["methods"].items())
+        click.echo(f"{row['path']}: class '{row['class']}' ({row['region_pixels']} px)  {inside}")
+    click.echo(f"written: {len(r['rows'])} PNG(s) and explain.json in {r['out']} (CAM layer '{r['layer']}')")
