@@ -45,7 +45,10 @@ def train(config_path: str | None, **options) -> None:
     classify, _ = _tasks()
     cfg = classify.resolve_config(config_path, typed_options(options))
     run_dir = classify.train(cfg)
-    _print_train_summary(run_dir)
+    from vislab.engine.distributed import env_info
+
+    if env_info().is_main:  # under torchrun every rank returns here; one summary is enough
+        _print_train_summary(run_dir)
 
 
 def _print_train_summary(run_dir) -> None:
