@@ -71,3 +71,18 @@ def test_soft_nms_decays_instead_of_removing():
     assert s[1].item() == pytest.approx(0.8 * torch.exp(torch.tensor(-(iou**2) / 0.5)).item(), rel=1e-5)
     out = postprocess(boxes, scores[:, None], score_thresh=0.05, method="soft")
     assert len(out["boxes"]) == 3
+
+
+def test_torchvision_faster_rcnn_wrapper_losses_and_labels():
+    torch.manual_seed(0)
+    m = create_model("fasterrcnn_mobilenet", num_classes=2, img_size=32)
+    x = torch.randn(2, 3, 32, 32)
+    targets = [{"boxes": torch.tensor([[2.0, 3, 20, 25]]), "labels": torch.tensor([1])},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]
+    losses = m(x, targets)
+    assert {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(losses)
+    sum(losses.values()).backward()
+    m.eval()
+    with torch.no_grad():
+        d = m(x)[0]
+    assert d["boxes"].shape[1] == 4 and (d["labels"] >= 0).all() and (d["labels"] < 2).all()  # 0-based, background removed
