@@ -125,7 +125,7 @@ def test_strong_augmentation_warps_image_and_mask_together():
     assert bool((~valid).any()) and bool(valid.float().mean() > 0.5)  # zoom-out / rotation corners are ignored, most is kept
     assert set(b.y.unique().tolist()) <= {0, 1, 2, 255}
     assert min(agree) >= 0.9 and shifted < 0.8  # measured: >= 0.94 per image (bilinear image vs nearest mask at block edges), 0.70
-    kw = dict(train=True, device=CPU, mean=(0.0,) * 3, std=(1.0,) * 3, augment="strong", seed=2)
+    kw = {"train": True, "device": CPU, "mean": (0.0,) * 3, "std": (1.0,) * 3, "augment": "strong", "seed": 2}
     jittered = next(iter(SegBatchStream(src, 8, **kw).epoch(0)))
     assert torch.equal(jittered.y, b.y) and not torch.equal(jittered.x, b.x)  # colour jitter: same geometry, other colours
     r1 = next(iter(SegBatchStream(src, 8, rank=1, world=2, **kw).epoch(0)))

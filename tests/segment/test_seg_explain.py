@@ -35,7 +35,7 @@ def test_gradcam_concentrates_on_the_object(run):
     s = generate_shapes_segmentation(8, 1, 32, seed=5)  # unseen images; ground truth: class 1 = the shape
     x = (s.images.float() / 255 - torch.tensor(st["mean"]).view(1, -1, 1, 1)) / torch.tensor(st["std"]).view(1, -1, 1, 1)
     for layer in (None, "down.2"):  # the last decoder block (cam_layer) and the 8x8 bottleneck
-        maps, classes, regions = class_region_maps(model, x, ["gradcam"], class_index=1, layer=layer)
+        maps, classes, _ = class_region_maps(model, x, ["gradcam"], class_index=1, layer=layer)
         assert classes == [1] * 8 and maps["gradcam"].shape == (8, 32, 32)
         stats = [region_stats(maps["gradcam"][i], (s.masks[i] == 1).numpy()) for i in range(8)]
         mean_in, mean_out = np.mean([r["mean_in"] for r in stats]), np.mean([r["mean_out"] for r in stats])
