@@ -113,6 +113,7 @@ PUBLISHED: dict[str, tuple[int, int, str]] = {
     "mobilenet_v3_large": (5_483_032, 0, "torchvision MobileNet_V3_Large_Weights.IMAGENET1K_V1 num_params"),
     "mobilenet_v3_small": (2_542_856, 0, "torchvision MobileNet_V3_Small_Weights.IMAGENET1K_V1 num_params"),
     "se_resnet50": (28_088_024, 0, "timm seresnet50 model card (28.1M); Hu et al. 2018 Table 7: 28.1M"),
+    "se_resnet101": (49_326_872, 0, "timm seresnet101 (49.3M, same block design); Hu et al. 2018: 49.3M"),
     "cbam_resnet50": (28_090_000, 5_000, "Woo et al. 2018, Table 4: ResNet50 + CBAM, 28.09M"),
     "inception_resnet_v2": (55_843_464, 0, "timm inception_resnet_v2 model card (55.8M)"),
     "vit_tiny": (5_717_416, 0, "timm vit_tiny_patch16_224 model card (5.7M; DeiT-Ti, Touvron et al. 2021 Table 1: 5M)"),
@@ -146,7 +147,10 @@ def test_every_classifier_has_a_published_count_or_a_reason() -> None:
     # No published numbers: zfnet (paper gives none; 62.4M by its Fig. 3 layer table), sppnet
     # (ZF-5 + SPP head, paper gives none), small_cnn (vislab's own), preact_* (same convs as ResNet,
     # one BN moved), se_resnet18 / cbam_resnet18 (papers report only the 50+ layer variants).
+    # se_resnet34 / cbam_resnet34 likewise (timm's seresnet34 rounds the SE width differently: 21.96M);
+    # preact_resnet101: ResNet-101's convs, 44.5M.
     unpublished = {"zfnet", "sppnet", "small_cnn", "preact_resnet18", "preact_resnet34", "preact_resnet50",
-                   "se_resnet18", "cbam_resnet18", "inception_v3"}  # fmt: skip
+                   "preact_resnet101", "se_resnet18", "se_resnet34", "cbam_resnet18", "cbam_resnet34",
+                   "inception_v3"}  # fmt: skip
     assert set(CLASSIFIERS) <= set(PUBLISHED) | unpublished
     assert _count("zfnet", num_classes=1000) == 62_357_608  # conv 3,726,464 + fc 58,631,144, Fig. 3 of the paper

@@ -125,3 +125,9 @@ def preact_resnet34(num_classes: int = 1000, in_chans: int = 3, stem: str = "ima
 def preact_resnet50(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> PreActResNet:
     """Pre-activation ResNet-50 (He et al., 2016b): bottleneck blocks [3, 4, 6, 3]; 25.6M parameters."""
     return PreActResNet(PreActBottleneck, [3, 4, 6, 3], num_classes, in_chans, stem, drop_rate)
+
+
+@register_model(**_META)
+def preact_resnet101(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> PreActResNet:
+    """Pre-activation ResNet-101 (He et al., 2016b): bottleneck blocks [3, 4, 23, 3]; 44.5M parameters."""
+    return PreActResNet(PreActBottleneck, [3, 4, 23, 3], num_classes, in_chans, stem, drop_rate)

@@ -82,6 +82,18 @@ def se_resnet18(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagene
 
 
 @register_model(family="senet", **_META)
+def se_resnet34(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> ResNet:
+    """SE-ResNet-34: ResNet-34 with squeeze-and-excitation in every block."""
+    return ResNet(SEBasicBlock, [3, 4, 6, 3], num_classes, in_chans, stem, drop_rate)
+
+
+@register_model(family="senet", **_META)
+def se_resnet101(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> ResNet:
+    """SE-ResNet-101 (Hu et al., 2018): bottleneck blocks [3, 4, 23, 3] with squeeze-and-excitation."""
+    return ResNet(SEBottleneck, [3, 4, 23, 3], num_classes, in_chans, stem, drop_rate)
+
+
+@register_model(family="senet", **_META)
 def se_resnet50(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> ResNet:
     """SE-ResNet-50 (Hu et al., 2018): 28.1M parameters at 1000 classes."""
     return ResNet(SEBottleneck, [3, 4, 6, 3], num_classes, in_chans, stem, drop_rate)
@@ -91,6 +103,12 @@ def se_resnet50(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagene
 def cbam_resnet18(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> ResNet:
     """CBAM-ResNet-18: ResNet-18 with channel + spatial attention in every block; 11.8M parameters."""
     return ResNet(CBAMBasicBlock, [2, 2, 2, 2], num_classes, in_chans, stem, drop_rate)
+
+
+@register_model(family="cbam", **_META)
+def cbam_resnet34(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet", drop_rate: float = 0.0) -> ResNet:
+    """CBAM-ResNet-34: ResNet-34 with channel + spatial attention in every block."""
+    return ResNet(CBAMBasicBlock, [3, 4, 6, 3], num_classes, in_chans, stem, drop_rate)
 
 
 @register_model(family="cbam", **_META)
