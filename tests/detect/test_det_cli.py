@@ -63,3 +63,19 @@ def test_train_eval_predict_export(cli, tmp_path):
     code, out, err = cli("detect", "export", str(run))
     assert code == 0, err
     assert float(out.split("max |diff| vs eager ")[1].split(")")[0]) < 1e-3
+
+
+def test_explain_a_box(cli, tmp_path):
+    from vislab.core import config as C
+    from vislab.data.detection import shapes_detection, write_coco
+    from vislab.tasks.detect import DetectConfig, train
+
+    write_coco(shapes_detection(12, 2, 48, seed=0, objects=(1, 2)), tmp_path / "gen")
+    run = train(C.from_dict(DetectConfig, {"data": str(tmp_path / "gen"), "img_size": 48, "epochs": 1, "batch_size": 8, "width": 8,
+                                           "out": str(tmp_path / "runs"), "progress": "off", "tensorboard": False, "report": False}))
+    img = sorted((tmp_path / "gen" / "images").glob("*.png"))[0]
+    code, out, err = cli("detect", "explain", str(run), str(img), "--score-thresh", "0", "--methods", "eigencam,gradcam")
+    assert code == 0, err
+    assert (run / "explain" / f"{img.stem}_explain.png").exists()
+    code, _, err = cli("detect", "explain", str(run), str(img), "--box", "500", "--score-thresh", "0.99")
+    assert code == 2 and "--box 500" in err

@@ -1,4 +1,4 @@
-"""``vislab detect train | eval | predict | export``."""
+"""``vislab detect train | eval | predict | explain | export``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import click
 from vislab.cli.options import build_config, config_options, typed_options
 from vislab.tasks.detect import DetectConfig
 from vislab.tasks.detect_infer import DetEvalConfig, DetExportConfig, DetPredictConfig
+
+
+def _explain_config():
+    from vislab.tasks.detect_explain import DetExplainConfig
+
+    return DetExplainConfig
 
 
 @click.group(name="detect")
@@ -80,3 +86,17 @@ def export(checkpoint: str, config_path: str | None, **options) -> None:
     cfg = build_config(DetExportConfig, config_path, {**options, "checkpoint": checkpoint})
     res = run(cfg)
     click.echo(f"onnx: {res['path']}  (max |diff| vs eager {res['max_abs_diff']:.2e})")
+
+
+@group.command()
+@click.argument("checkpoint")
+@click.argument("inputs", nargs=-1, required=True)
+@config_options(_explain_config())
+def explain(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, **options) -> None:
+    """Eigen-CAM / Grad-CAM for one detection (--box, by score rank) in each of INPUTS."""
+    from vislab.tasks.detect_explain import DetExplainConfig, explain as run
+
+    cfg = build_config(DetExplainConfig, config_path, {**options, "checkpoint": checkpoint, "inputs": list(inputs)})
+    res = run(cfg)
+    for p in res["paths"]:
+        click.echo(f"  {p}")
