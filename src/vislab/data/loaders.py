@@ -33,6 +33,8 @@ class Batch:
     y: torch.Tensor  # (b,) int64 on device
     n_global: int  # samples in the whole global batch, across processes
     index: torch.Tensor | None = None  # (b,) dataset indices (for predictions)
+    y2: torch.Tensor | None = None  # (b,) partner labels of mixup / cutmix
+    lam: torch.Tensor | None = None  # () weight of ``y`` in the mixed target (``1 - lam`` for ``y2``)
 
 
 class _Decoded(torch.utils.data.Dataset):
@@ -94,6 +96,9 @@ class BatchStream:
         mean, std: per-channel normalisation (0..1 scale).
         rank, world: this process and the number of processes.
         channels_last: give batches in channels_last memory format.
+        augment: a preset (none, light, standard, strong) or a comma list of operations
+            (:mod:`vislab.data.augment`); none / light / standard run on :class:`BatchAugment`.
+        mixup_alpha, cutmix_alpha: Beta parameters for the ``mixup`` / ``cutmix`` operations.
     """
 
     def __init__(
@@ -112,6 +117,8 @@ class BatchStream:
         workers: int = 0,
         channels_last: bool = False,
         fast_path: bool = True,
+        mixup_alpha: float = 0.2,
+        cutmix_alpha: float = 1.0,
     ):
         self.src = source
         self.train = train
@@ -124,7 +131,11 @@ class BatchStream:
         self.batch_size = max(world, min(batch_size, n)) if train else batch_size
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
-        self.aug = BatchAugment(augment if train else "none", source.size)
+        from vislab.data.augment import LEGACY, BatchPipeline, parse_augment
+
+        spec = augment if train else "none"
+        self.aug = BatchAugment(spec if spec in LEGACY else "none", source.size)
+        self.pipeline = None if spec in LEGACY else BatchPipeline(parse_augment(spec), source.size, source.channels, mixup_alpha, cutmix_alpha)
         self.fast = fast_path and source.in_memory
         if self.fast:
             self.images = source.images.to(device)  # (N, C, H, W) uint8, decoded once
@@ -150,6 +161,14 @@ class BatchStream:
         x = (x - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _make(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None, n_global: int, rank_sel: slice, index) -> Batch:
+        if self.pipeline is None or g is None:
+            return Batch(self._prepare(x, g, n_global, rank_sel), y, n_global, index)
+        xf, y2, lam = self.pipeline(x.to(self.device, non_blocking=True), y, g, n_global, rank_sel)
+        xf = (xf - self.mean) / self.std
+        xf = xf.contiguous(memory_format=torch.channels_last) if self.channels_last else xf
+        return Batch(xf, y, n_global, index, y2, lam)
+
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """Yield this process's share of each global batch of ``epoch`` (deterministic in seed, epoch)."""
         batches = self._global_batches(epoch)
@@ -159,7 +178,7 @@ class BatchStream:
                 local = gb[rank_sel]
                 g = epoch_generator(self.seed, epoch, salt=k + 1) if self.train else None
                 idx = local.to(self.device)
-                yield Batch(self._prepare(self.images[idx], g, len(gb), rank_sel), self.labels[idx], len(gb), local)
+                yield self._make(self.images[idx], self.labels[idx], g, len(gb), rank_sel, local)
             return
         loader = torch.utils.data.DataLoader(
             _Decoded(self.src),
@@ -169,7 +188,7 @@ class BatchStream:
         )
         for k, ((x, y), gb) in enumerate(zip(loader, batches, strict=True)):
             g = epoch_generator(self.seed, epoch, salt=k + 1) if self.train else None
-            yield Batch(self._prepare(x, g, len(gb), rank_sel), y.to(self.device), len(gb), gb[rank_sel])
+            yield self._make(x, y.to(self.device), g, len(gb), rank_sel, gb[rank_sel])
 
 
 def channel_stats(src: ImageSource, max_images: int = 2000) -> tuple[tuple[float, ...], tuple[float, ...]]:

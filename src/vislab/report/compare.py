@@ -29,7 +29,7 @@ def _param_count(ckpt: Path) -> int | None:
 
     n = 0
     with safe_open(str(ckpt), "pt") as f:
-        for k in f.keys():
+        for k in f.keys():  # noqa: SIM118 - safe_open is not a mapping
             if k.startswith("model.") and not k.endswith(_BUFFERS):
                 n += int(np.prod(f.get_slice(k).get_shape()))
     return n

@@ -22,10 +22,12 @@ from vislab.core.config import opt
 from vislab.core.device import resolve_device, resolve_precision
 from vislab.core.errors import ConfigError
 from vislab.core.registry import MODELS
+from vislab.data.augment import TTA_MODES, AugDataConfig, parse_augment, with_tta
 from vislab.data.base import DataConfig, ImageSource, Splits, load_dataset
 from vislab.data.loaders import Batch, BatchStream, channel_stats
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
+from vislab.engine.finetune import choose_norm
 from vislab.engine.trainer import FitResult, Trainer
 from vislab.metrics.classification import ClassificationMetrics
 
@@ -39,13 +41,21 @@ class ModelConfig:
     model: str = opt("small_cnn", "model name (`vislab models list`), or timm:<name>")
     stem: str = opt("auto", "input stem: cifar (small images, no early downsampling), imagenet, or auto (cifar up to 64 px)", choices=("auto", "cifar", "imagenet"))
     drop_rate: float = opt(0.0, "dropout before the classifier")
+    weights: str = opt("", "start from these weights: a vislab run folder or checkpoint, or a .pth/.pt/.safetensors state dict (torchvision, timm, plain); the head is replaced for the new classes")
+    pretrained: str = opt("", "start from a torchvision / timm weights tag (resnet18, ResNet18_Weights.IMAGENET1K_V1, timm:resnet18.a1_in1k), read from the local cache")
+    pretrained_download: bool = opt(False, "let --pretrained download weights that are not cached (needs network)")
+    finetune: str = opt("auto", "what trains: scratch (random init), linear (head only), full (all), gradual (head, then one more layer group per --unfreeze-every epochs); auto: full with weights, else scratch", choices=("auto", "scratch", "linear", "full", "gradual"))
+    layer_decay: float = opt(1.0, "discriminative learning rates: each layer group below the head gets lr x this (e.g. 0.5; 1: one lr)")
+    freeze_bn: bool = opt(False, "keep BatchNorm layers frozen (pretrained statistics and affine parameters)")
+    unfreeze_every: int = opt(1, "--finetune gradual: epochs between unfreezing one more layer group")
+    norm: str = opt("auto", "normalisation statistics: the weights' (auto when they carry them, or weights) or the training data's", choices=("auto", "weights", "data"))
 
 
 @dataclass
 class ClassifyConfig:
     """``vislab classify train``: everything a training run is made of."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: AugDataConfig = field(default_factory=AugDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -62,6 +72,7 @@ class EvalConfig:
     device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = opt("auto", "numeric precision", choices=("auto", "fp32", "bf16", "fp16"))
     out: str = opt("", "folder for metrics.json, per_class.csv, confusion_matrix.png (default: <run>/eval-<split>)")
+    tta: str = opt("none", "test-time augmentation: average the probabilities over the image and its mirror (flip), plus 4 corner crops (flip-crop)", choices=TTA_MODES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,6 +91,9 @@ class ClassifyTask:
     def train_step(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = model(batch.x)  # (b, K)
         loss = F.cross_entropy(logits.float(), batch.y, reduction="sum", label_smoothing=self.label_smoothing)
+        if batch.y2 is not None:  # mixup / cutmix: lam * CE(y) + (1 - lam) * CE(y2)
+            loss2 = F.cross_entropy(logits.float(), batch.y2, reduction="sum", label_smoothing=self.label_smoothing)
+            loss = batch.lam * loss + (1 - batch.lam) * loss2
         return loss, {"correct": (logits.detach().argmax(1) == batch.y).sum()}
 
     def new_metrics(self) -> ClassificationMetrics:
@@ -108,6 +122,28 @@ def build_model(mcfg: ModelConfig, num_classes: int, in_chans: int, size: tuple[
     model = MODELS.build(mcfg.model, **args)
     check_input_size(model, mcfg.model, in_chans, size)
     return model, args
+
+
+def start_weights(mcfg: ModelConfig, model: nn.Module, classes: list[str]):
+    """Load ``--weights`` / ``--pretrained`` into ``model`` (seeded init first); returns ``(weights, report)`` or ``(None, None)``."""
+    from vislab.engine import weights as W
+
+    if mcfg.weights and mcfg.pretrained:
+        raise ConfigError(f"--weights / --pretrained: expected one source, got both ({mcfg.weights!r}, {mcfg.pretrained!r})")
+    if not (mcfg.weights or mcfg.pretrained):
+        return None, None
+    wts = W.resolve_pretrained(mcfg.pretrained, mcfg.pretrained_download) if mcfg.pretrained else W.read_weights(mcfg.weights)
+    return wts, W.load_into(model, wts, classes)
+
+
+def finetune_plan(mcfg: ModelConfig, model: nn.Module, has_weights: bool):
+    """The :class:`~vislab.engine.finetune.FinetunePlan` of ``--finetune`` & co., or None for plain training."""
+    from vislab.engine.finetune import FinetunePlan, resolve_strategy
+
+    strategy = resolve_strategy(mcfg.finetune, has_weights)
+    if strategy in ("scratch", "full") and mcfg.layer_decay == 1 and not mcfg.freeze_bn:
+        return None  # every parameter trains at one lr: the plain optimizer groups
+    return FinetunePlan(model, strategy, mcfg.layer_decay, mcfg.freeze_bn, mcfg.unfreeze_every)
 
 
 def check_input_size(model: nn.Module, name: str, in_chans: int, size: tuple[int, int]) -> None:
@@ -161,9 +197,15 @@ def validate(cfg: ClassifyConfig) -> None:
         (0 <= t.ema_decay < 1, "--ema-decay", "in [0, 1)", t.ema_decay),
         (0 <= t.label_smoothing < 1, "--label-smoothing", "in [0, 1)", t.label_smoothing),
     ]
+    parse_augment(d.augment if d.augment != "auto" else "none")
+    m = cfg.model
+    checks += [(0 < m.layer_decay <= 1, "--layer-decay", "in (0, 1]", m.layer_decay), (m.unfreeze_every >= 1, "--unfreeze-every", ">= 1", m.unfreeze_every)]
     for ok, name, expected, got in checks:
         if not ok:
             raise ConfigError(f"{name}: expected {expected}, got {got}")
+    from vislab.engine.finetune import resolve_strategy
+
+    resolve_strategy(m.finetune, bool(m.weights or m.pretrained))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,33 +235,42 @@ def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
             splits = Splits(tr.materialize(), splits.val.materialize() if splits.val else None,
                             splits.test.materialize() if splits.test else None)
             tr = splits.train
-        mean, std = channel_stats(tr)
+        torch.manual_seed(tc.seed)
+        model, model_args = build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
+        start = start_weights(cfg.model, model, tr.classes)  # (weights, report) or (None, None)
+        mean, std = choose_norm(cfg.model.norm, channel_stats(tr), (start[0].mean, start[0].std) if start[0] else None, tr.channels)
         augment = tr.augment if cfg.data.augment == "auto" else cfg.data.augment
         ebs = cfg.data.eval_batch_size or 2 * cfg.data.batch_size
         common = dict(device=device, mean=mean, std=std, rank=dist.rank, world=dist.world, workers=cfg.data.workers,
                       channels_last=precision.channels_last, fast_path=fast)
-        train_stream = BatchStream(tr, cfg.data.batch_size, train=True, augment=augment, seed=tc.seed, **common)
+        train_stream = BatchStream(tr, cfg.data.batch_size, train=True, augment=augment, seed=tc.seed,
+                                   mixup_alpha=cfg.data.mixup_alpha, cutmix_alpha=cfg.data.cutmix_alpha, **common)
         if train_stream.batch_size < cfg.data.batch_size:
             warnings.warn(f"--batch-size {cfg.data.batch_size} is larger than the {len(tr)} training images; using {train_stream.batch_size}", stacklevel=2)
         val_stream = BatchStream(splits.val, ebs, train=False, **common) if splits.val is not None and len(splits.val) else None
 
-        torch.manual_seed(tc.seed)
-        model, model_args = build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
         ckpt_state = {
             "task": TASK, "model": cfg.model.model, "model_args": model_args, "num_classes": len(tr.classes),
             "classes": tr.classes, "mean": list(mean), "std": list(std), "img_size": list(tr.size),
             "channels": tr.channels, "config": C.to_dict(cfg),
         }
+        if start[1] is not None:
+            ckpt_state["weights"] = start[1].as_dict(limit=20)
         task = ClassifyTask(len(tr.classes), tc.label_smoothing, device)
         trainer = Trainer(tc, task, device=device, precision=precision, dist=dist, run_dir=run_dir,
                           ckpt_state=ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard)
         model = trainer.prepare(model)
+        plan = finetune_plan(cfg.model, model, start[0] is not None)
+        if plan is not None:
+            trainer.param_groups, trainer.callbacks = plan.param_groups, [*trainer.callbacks, plan.callback()]
         trainer.progress.log(
             f"vislab classify: {cfg.model.model} on {tr.name} ({len(tr)} train, {len(splits.val) if splits.val else 0} val, "
             f"{len(splits.test) if splits.test else 0} test, {len(tr.classes)} classes, {tr.size[0]}x{tr.size[1]}x{tr.channels}) | "
             f"{device} {precision.name}{' channels_last' if precision.channels_last else ''} | "
             f"{'fast in-memory' if fast else 'DataLoader'} path | {dist.world} process(es) -> {run_dir}"
         )
+        for line in (start[1].lines() if start[1] is not None else []) + ([plan.describe()] if plan is not None else []):
+            trainer.progress.log(line)
         result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
         test_metrics: dict[str, float] = {}
         if splits.test is not None and len(splits.test):
@@ -284,7 +335,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     from vislab.report.plots import plot_confusion
 
     model, state = load_model(cfg.checkpoint, task=TASK)
-    dcfg = C.from_dict(DataConfig, state["config"]["data"])
+    dcfg = C.from_dict(AugDataConfig, state["config"]["data"])
     if cfg.data:
         dcfg = dataclasses.replace(dcfg, data=cfg.data, format="auto")
     dcfg = dataclasses.replace(dcfg, img_size=state["img_size"][0] if state["img_size"][0] == state["img_size"][1] else dcfg.img_size)
@@ -299,6 +350,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     stream = BatchStream(src, cfg.batch_size, train=False, device=device, mean=state["mean"], std=state["std"],
                          channels_last=precision.channels_last, fast_path=src.in_memory)
     task = ClassifyTask(state["num_classes"])
+    model = with_tta(model, cfg.tta)
     metrics = task.new_metrics()
     with torch.no_grad():
         for b in stream.epoch(0):

@@ -31,6 +31,7 @@ class PredictConfig:
     bad_images: str = opt("fail", "on an unreadable image: fail, or skip it with a warning", choices=("fail", "skip"))
     device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = opt("auto", "numeric precision", choices=("auto", "fp32", "bf16", "fp16"))
+    tta: str = opt("none", "test-time augmentation: average the probabilities over the image and its mirror (flip), plus 4 corner crops (flip-crop)", choices=("none", "flip", "flip-crop"))
 
 
 @dataclass
@@ -94,6 +95,9 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
     model = model.to(device)
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    from vislab.data.augment import with_tta
+
+    tta_model = with_tta(model, cfg.tta)
     classes, k = state["classes"], min(cfg.topk, state["num_classes"])
     mode = "L" if state["channels"] == 1 else "RGB"
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "predict" / "predictions.csv"
@@ -118,7 +122,7 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
         if precision.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with precision.autocast():
-            prob = model(x).float().softmax(1).cpu()
+            prob = tta_model(x).float().softmax(1).cpu()
         top_p, top_i = prob.topk(k, dim=1)
         for f, a, ps, ids in zip(chunk, arrays, top_p.tolist(), top_i.tolist(), strict=True):
             rows.append({"path": str(f), "label": classes[ids[0]], "prob": ps[0],
