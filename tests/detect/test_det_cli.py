@@ -54,7 +54,7 @@ def test_train_eval_predict_export(cli, tmp_path):
     for _ in range(3):
         w.write(np.full((48, 64, 3), 128, np.uint8))
     w.release()
-    img = sorted((tmp_path / "gen" / "images").glob("*.png"))[0]
+    img = min((tmp_path / "gen" / "images").glob("*.png"))
     code, out, err = cli("detect", "predict", str(run), str(img), str(video), "--score-thresh", "0.0", "--out", str(tmp_path / "pred"))
     assert code == 0, err
     dets = json.loads((tmp_path / "pred" / "detections.json").read_text())
@@ -73,8 +73,8 @@ def test_explain_a_box(cli, tmp_path):
     write_coco(shapes_detection(12, 2, 48, seed=0, objects=(1, 2)), tmp_path / "gen")
     run = train(C.from_dict(DetectConfig, {"data": str(tmp_path / "gen"), "img_size": 48, "epochs": 1, "batch_size": 8, "width": 8,
                                            "out": str(tmp_path / "runs"), "progress": "off", "tensorboard": False, "report": False}))
-    img = sorted((tmp_path / "gen" / "images").glob("*.png"))[0]
-    code, out, err = cli("detect", "explain", str(run), str(img), "--score-thresh", "0", "--methods", "eigencam,gradcam")
+    img = min((tmp_path / "gen" / "images").glob("*.png"))
+    code, _out, err = cli("detect", "explain", str(run), str(img), "--score-thresh", "0", "--methods", "eigencam,gradcam")
     assert code == 0, err
     assert (run / "explain" / f"{img.stem}_explain.png").exists()
     code, _, err = cli("detect", "explain", str(run), str(img), "--box", "500", "--score-thresh", "0.99")

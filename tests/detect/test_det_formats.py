@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from vislab.core.errors import DataError
-from vislab.data.detection import check, read_any, read_coco, shapes_detection, validate, write_any, write_coco
+from vislab.data.detection import (
+    check,
+    read_any,
+    read_coco,
+    shapes_detection,
+    validate,
+    write_any,
+    write_coco,
+)
 
 
 def _objects(ds):
@@ -57,12 +65,12 @@ def test_validator_names_files_and_problems(tmp_path):
 def test_yolo_and_voc_bad_input(tmp_path):
     ds = shapes_detection(2, classes=2, size=32, seed=1, objects=(1, 1))
     y = write_any(ds, tmp_path / "y", "yolo")
-    lab = sorted((tmp_path / "y" / "labels" / "train").glob("*.txt"))[0]
+    lab = min((tmp_path / "y" / "labels" / "train").glob("*.txt"))
     lab.write_text("7 0.5 0.5 0.2 0.2\n0 0.95 0.5 0.3 0.2\n")
     issues = validate(read_any(y))
     assert {i.kind for i in issues} == {"unknown_class", "outside"} and all(lab.name in i.file for i in issues)
     v = write_any(ds, tmp_path / "v", "voc")
-    xml = sorted((v / "Annotations").glob("*.xml"))[0]
+    xml = min((v / "Annotations").glob("*.xml"))
     xml.write_text(xml.read_text().replace(f"<name>{ds.classes[ds.images[0].labels[0]]}</name>", "<name>zebra</name>"))
     issues = validate(read_any(v))
     assert [i.kind for i in issues] == ["unknown_class"] and xml.name in str(issues[0]) and "zebra" in str(issues[0])

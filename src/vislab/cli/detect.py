@@ -94,7 +94,8 @@ def export(checkpoint: str, config_path: str | None, **options) -> None:
 @config_options(_explain_config())
 def explain(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, **options) -> None:
     """Eigen-CAM / Grad-CAM for one detection (--box, by score rank) in each of INPUTS."""
-    from vislab.tasks.detect_explain import DetExplainConfig, explain as run
+    from vislab.tasks.detect_explain import DetExplainConfig
+    from vislab.tasks.detect_explain import explain as run
 
     cfg = build_config(DetExplainConfig, config_path, {**options, "checkpoint": checkpoint, "inputs": list(inputs)})
     res = run(cfg)

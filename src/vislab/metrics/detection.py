@@ -36,7 +36,8 @@ def coco_evaluate(gt: dict, dets: list[dict], backend: str = "faster", iou_type:
         ``recall_thresholds`` ``(101,)``.
     """
     if backend == "faster":
-        from faster_coco_eval import COCO, COCOeval_faster as Eval
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as Eval
     elif backend == "pycocotools":
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval as Eval

@@ -124,7 +124,7 @@ def load_splits(cfg: DetDataConfig) -> tuple[DetSplit, DetSplit | None]:
     if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
         raise ConfigError(f"--objects: expected min,max with 0 <= min <= max, got {cfg.objects}")
     if cfg.data == "shapes":
-        kw = dict(classes=cfg.synth_classes, size=cfg.img_size, objects=tuple(cfg.objects), masks=False)
+        kw = {"classes": cfg.synth_classes, "size": cfg.img_size, "objects": tuple(cfg.objects), "masks": False}
         tr = from_dataset(shapes_detection(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size)
         va = from_dataset(shapes_detection(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size)
         return tr, va
@@ -134,7 +134,7 @@ def load_splits(cfg: DetDataConfig) -> tuple[DetSplit, DetSplit | None]:
         if va.classes != full.classes:
             raise DataError(f"--val-data {cfg.val_data}: expected the classes of {cfg.data} {full.classes}, got {va.classes}")
         return full, va
-    n_val = int(round(cfg.val_split * len(full)))
+    n_val = round(cfg.val_split * len(full))
     if n_val == 0:
         return full, None
     perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(cfg.split_seed)).tolist()
@@ -284,7 +284,7 @@ def _train_worker(cfg: DetectConfig, run_dir_s: str | None) -> Path:
     try:
         tr, va = load_splits(cfg.data)
         mean, std = pixel_stats(tr)
-        common = dict(device=device, mean=mean, std=std, rank=dist.rank, world=dist.world, channels_last=precision.channels_last)
+        common = {"device": device, "mean": mean, "std": std, "rank": dist.rank, "world": dist.world, "channels_last": precision.channels_last}
         train_stream = DetStream(tr, cfg.data.batch_size, train=True, augment=cfg.data.augment, seed=tc.seed, **common)
         val_stream = DetStream(va, cfg.data.eval_batch_size, train=False, **common) if va is not None and len(va) else None
         torch.manual_seed(tc.seed)

@@ -2,7 +2,13 @@
 conversion, validation and generated datasets."""
 
 from vislab.data.detection.coco import read_coco, to_coco_dict, write_coco
-from vislab.data.detection.convert import FORMATS, convert, read_any, sniff_format, write_any
+from vislab.data.detection.convert import (
+    FORMATS,
+    convert,
+    read_any,
+    sniff_format,
+    write_any,
+)
 from vislab.data.detection.core import DetDataset, DetImage, Issue, check, validate
 from vislab.data.detection.synthetic import shapes_detection
 from vislab.data.detection.voc import read_voc, write_voc

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from vislab.core.errors import DataError
-from vislab.data.detection.core import DetDataset, DetImage, Issue, image_name, save_image
+from vislab.data.detection.core import (
+    DetDataset,
+    DetImage,
+    Issue,
+    image_name,
+    save_image,
+)
 
 
 def read_coco(path: str | Path, image_root: str | Path | None = None, masks: bool = False) -> DetDataset:

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from vislab.core.errors import DataError
-from vislab.data.detection.core import DetDataset, DetImage, Issue, image_name, save_image
+from vislab.data.detection.core import (
+    DetDataset,
+    DetImage,
+    Issue,
+    image_name,
+    save_image,
+)
 
 
 def read_voc(root: str | Path, classes: list[str] | None = None) -> DetDataset:

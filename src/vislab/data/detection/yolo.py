@@ -10,7 +10,15 @@ import numpy as np
 import yaml
 
 from vislab.core.errors import DataError
-from vislab.data.detection.core import IMAGE_SUFFIXES, DetDataset, DetImage, Issue, image_name, image_size, save_image
+from vislab.data.detection.core import (
+    IMAGE_SUFFIXES,
+    DetDataset,
+    DetImage,
+    Issue,
+    image_name,
+    image_size,
+    save_image,
+)
 
 
 def _label_path(img: Path) -> Path:
