@@ -28,7 +28,7 @@ from vislab.data.loaders import Batch, BatchStream, channel_stats
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
 from vislab.engine.finetune import choose_norm
-from vislab.engine.trainer import FitResult, Trainer
+from vislab.engine.trainer import Callback, FitResult, Trainer
 from vislab.metrics.classification import ClassificationMetrics
 
 TASK = "classify"
@@ -211,15 +211,22 @@ def validate(cfg: ClassifyConfig) -> None:
 # --------------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------------
-def train(cfg: ClassifyConfig) -> Path:
-    """Train a classifier; returns the run folder. Launches ``--nproc`` processes when asked."""
+def train(cfg: ClassifyConfig, callbacks: list[Callback] | None = None, folder: str = TASK) -> Path:
+    """Train a classifier; returns the run folder ``<out>/<folder>/<name>``. Launches ``--nproc`` processes when asked.
+
+    ``callbacks`` (trainer :class:`~vislab.engine.trainer.Callback` s, e.g. a tuner's pruning hook) need ``--nproc 1``.
+    """
+    import functools
+
     from vislab.engine.launch import launch
 
     validate(cfg)
-    return launch(TASK, cfg, _train_worker)
+    if callbacks and cfg.train.nproc > 1:
+        raise ConfigError(f"--nproc: expected 1 when training with callbacks, got {cfg.train.nproc}")
+    return launch(folder, cfg, functools.partial(_train_worker, callbacks=callbacks) if callbacks else _train_worker)
 
 
-def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
+def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None, callbacks: list[Callback] | None = None) -> Path:
     from vislab.engine.launch import start
     from vislab.engine.run import update_run_json
 
@@ -258,7 +265,8 @@ def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None) -> Path:
             ckpt_state["weights"] = start[1].as_dict(limit=20)
         task = ClassifyTask(len(tr.classes), tc.label_smoothing, device)
         trainer = Trainer(tc, task, device=device, precision=precision, dist=dist, run_dir=run_dir,
-                          ckpt_state=ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard)
+                          ckpt_state=ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard,
+                          callbacks=list(callbacks or []))
         model = trainer.prepare(model)
         plan = finetune_plan(cfg.model, model, start[0] is not None)
         if plan is not None:
