@@ -53,9 +53,9 @@ class TuneConfig:
     pruner: str = opt("median", "stop unpromising trials early from their epoch metrics", choices=PRUNERS)
     seed: int = opt(0, "seed of the TPE sampler")
     n_jobs: int = opt(1, "trials run in parallel (threads; each trial then uses --threads CPU threads of its own)")
-    base: dict = opt({}, "config keys fixed for every trial", cli=False)
-    space: dict = opt({}, "config leaf name -> {type: float|int|categorical, low, high, log, step, choices}", cli=False)
-    pruner_args: dict = opt({}, "extra pruner arguments (from `pruner: {type: ..., ...}`)", cli=False)
+    base: dict[str, Any] = opt({}, "config keys fixed for every trial", cli=False)  # noqa: RUF009 - opt() gives a default_factory
+    space: dict[str, Any] = opt({}, "config leaf name -> {type: float|int|categorical, low, high, log, step, choices}", cli=False)  # noqa: RUF009 - opt() gives a default_factory
+    pruner_args: dict[str, Any] = opt({}, "extra pruner arguments (from `pruner: {type: ..., ...}`)", cli=False)  # noqa: RUF009 - opt() gives a default_factory
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,12 +187,12 @@ def _pruner(cfg: TuneConfig, epochs: int):
         cls, defaults = p.HyperbandPruner, {"min_resource": 1, "max_resource": max(1, epochs)}
     else:
         cls, defaults = p.ThresholdPruner, {}
-        if not ({"lower", "upper"} & set(cfg.pruner_args)):
-            raise ConfigError(f"tune pruner threshold: expected lower and/or upper, got {sorted(cfg.pruner_args) or 'neither'}")
     params = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
     for k in cfg.pruner_args:
         if k not in params:
             raise ConfigError(f"tune pruner {cfg.pruner}: unknown argument '{k}', expected one of {', '.join(params) or 'none'}{did_you_mean(k, params)}")
+    if cfg.pruner == "threshold" and not ({"lower", "upper"} & set(cfg.pruner_args)):
+        raise ConfigError(f"tune pruner threshold: expected lower and/or upper, got {sorted(cfg.pruner_args) or 'neither'}")
     try:
         return cls(**{**defaults, **cfg.pruner_args})
     except (TypeError, ValueError) as e:
