@@ -112,8 +112,11 @@ def test_bad_specs_raise_config_error(tmp_path, bad, match):
         T.parse_spec(spec(tmp_path, **bad))
 
 
-def test_cli_bad_key_one_line_exit_2(tmp_path):
+def test_cli_bad_key_one_line_exit_2(tmp_path, capsys):
+    from vislab.cli.main import main
+
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"base": {"lrr": 0.1}, "space": SPACE}))
-    out = subprocess.run([sys.executable, "-m", "vislab", "tune", str(tmp_path / "bad.yaml"), "--out", str(tmp_path)],
-                         check=False, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "did you mean 'lr'" in out.stderr
+    with pytest.raises(SystemExit) as e:
+        main(["tune", str(tmp_path / "bad.yaml"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.strip().count("\n") == 0 and "did you mean 'lr'" in err

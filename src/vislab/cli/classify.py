@@ -126,3 +126,30 @@ def explain(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, *
     for p in res["paths"]:
         click.echo(f"  {p}")
     click.echo(f"written: {len(res['paths'])} picture(s) in {res['out']}")
+
+
+@group.command(name="lr-find", context_settings={"max_content_width": 110})
+@click.option("--steps", "lr_steps", type=int, default=100, show_default=True, help="optimizer steps of the sweep")
+@click.option("--start-lr", type=float, default=1e-6, show_default=True, help="first learning rate of the sweep")
+@click.option("--end-lr", type=float, default=10.0, show_default=True, help="last learning rate of the sweep (stops earlier when the loss diverges)")
+@click.option("--plot", "plot_path", default="", help="where to write the plot (and .csv beside it) [default: OUT/classify/lr_find.png]")
+@config_options(ClassifyConfig)
+def lr_find(lr_steps: int, start_lr: float, end_lr: float, plot_path: str, config_path: str | None, **options) -> None:
+    """Learning-rate range test: train a copy of the model while the lr grows exponentially; suggest an --lr.
+
+    Uses the same data, model, weights, optimizer, batch size and augmentation as `classify train`.
+
+    \b
+    Examples:
+      vislab classify lr-find --data digits --img-size 16
+      vislab classify lr-find --config run.yaml --optimizer adamw --steps 200 --plot lr.png
+    """
+    classify, _ = _tasks()
+    from vislab.engine.lr_finder import classify_lr_find
+
+    cfg = classify.resolve_config(config_path, typed_options(options))
+    res = classify_lr_find(cfg, steps=lr_steps, start_lr=start_lr, end_lr=end_lr, out=plot_path or None)
+    how = "steepest descent of the smoothed loss" if res.steepest_lr is not None else "min-loss lr / 10"
+    click.echo(f"swept {len(res.lrs)} steps, lr {res.lrs[0]:.2e} .. {res.lrs[-1]:.2e}{' (stopped: loss diverged)' if res.diverged else ''}")
+    click.echo(f"suggested --lr {res.suggestion:.3g} ({how}); min loss at lr {res.min_loss_lr:.3g}")
+    click.echo(f"written: {res.files['png']}, {res.files['csv']}")

@@ -1,0 +1,262 @@
+"""Learning-rate range test (Smith 2017, "Cyclical learning rates"; the fastai ``lr_find``).
+
+Train a *copy* of the model for ``steps`` optimizer steps while the learning rate grows exponentially
+from ``start_lr`` to ``end_lr``; record the exponentially smoothed training loss; stop when it diverges
+(``diverge`` x its minimum, or not finite). The suggestion is the learning rate where the smoothed loss
+falls fastest per decade (steepest descent), falling back to ``min-loss lr / 10``. The model passed in,
+its optimizer state and the global RNG are left as they were.
+
+:func:`find_lr` knows no task: it takes the task's ``train_step(model, batch) -> (loss_sum, stats)``
+(batches with ``.y``, as the trainer's). :func:`classify_lr_find` builds it all from a classify config.
+
+Example:
+    >>> import torch
+    >>> from types import SimpleNamespace
+    >>> torch.manual_seed(0) and None
+    >>> x = torch.randn(64, 4); y = (x[:, 0] > 0).long()
+    >>> class Stream:
+    ...     def epoch(self, e):
+    ...         return [SimpleNamespace(x=x[i:i + 16], y=y[i:i + 16]) for i in range(0, 64, 16)]
+    >>> step = lambda m, b: (torch.nn.functional.cross_entropy(m(b.x), b.y, reduction="sum"), {})
+    >>> model = torch.nn.Linear(4, 2)
+    >>> res = find_lr(model, step, Stream(), lambda m: torch.optim.SGD(m.parameters(), lr=1.0), steps=30, start_lr=1e-4, end_lr=10)
+    >>> 1e-4 <= res.suggestion <= 10
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vislab.core.errors import ConfigError
+
+
+@dataclass
+class LRFindResult:
+    lrs: list[float]  # learning rate of each step taken
+    losses: list[float]  # raw training loss (mean over the batch) of each step
+    smoothed: list[float]  # bias-corrected exponential moving average of ``losses``
+    suggestion: float  # steepest descent of ``smoothed`` (or min-loss lr / 10)
+    steepest_lr: float | None
+    min_loss_lr: float
+    diverged: bool
+    start_lr: float
+    end_lr: float
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("files", "lrs", "losses", "smoothed")}
+
+
+def _check(steps: int, start_lr: float, end_lr: float, beta: float, diverge: float) -> None:
+    checks = [(steps >= 5, "--steps", ">= 5", steps), (start_lr > 0, "--start-lr", "> 0", start_lr),
+              (end_lr > start_lr, "--end-lr", f"> --start-lr ({start_lr:g})", end_lr), (0 <= beta < 1, "smoothing", "in [0, 1)", beta),
+              (diverge > 1, "diverge", "> 1", diverge)]
+    for ok, name, expected, got in checks:
+        if not ok:
+            raise ConfigError(f"lr-find {name}: expected {expected}, got {got}")
+
+
+def find_lr(
+    model: nn.Module,
+    train_step: Callable[[nn.Module, Any], tuple[torch.Tensor, dict]],
+    stream: Any,
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+    *,
+    steps: int = 100,
+    start_lr: float = 1e-6,
+    end_lr: float = 10.0,
+    beta: float = 0.9,
+    diverge: float = 4.0,
+    autocast: Callable[[], Any] | None = None,
+) -> LRFindResult:
+    """Exponential learning-rate sweep on a copy of ``model``; returns the curve and a suggestion.
+
+    Args:
+        model: the network (left untouched: the sweep trains a deep copy).
+        train_step: ``(model, batch) -> (loss summed over the batch, stats)``; batches carry ``.y``.
+        stream: ``stream.epoch(e)`` yields batches (epochs are chained until ``steps`` steps are done).
+        make_optimizer: builds the optimizer for the copy; per-group ``lr_scale`` is respected.
+        steps: optimizer steps of the sweep (fewer when the loss diverges).
+        start_lr, end_lr: the sweep's range (geometric).
+        beta: smoothing of the loss (exponential moving average, bias-corrected).
+        diverge: stop once the smoothed loss exceeds this multiple of its minimum.
+        autocast: a context-manager factory for mixed precision (default: none).
+    """
+    _check(steps, start_lr, end_lr, beta, diverge)
+    rng_cpu = torch.get_rng_state()
+    rng_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    work = copy.deepcopy(model)
+    work.train()
+    opt = make_optimizer(work)
+    ratio = (end_lr / start_lr) ** (1 / (steps - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    avg, best, diverged = 0.0, math.inf, False
+    try:
+        for i, batch in enumerate(_batches(stream)):
+            if i >= steps:
+                break
+            lr = start_lr * ratio**i
+            for g in opt.param_groups:
+                g["lr"] = lr * g.get("lr_scale", 1.0)
+            opt.zero_grad(set_to_none=True)
+            with autocast() if autocast else _null():
+                loss_sum, _ = train_step(work, batch)
+            loss = loss_sum / max(1, len(batch.y))
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                diverged = True
+                break
+            loss.backward()
+            opt.step()
+            avg = beta * avg + (1 - beta) * value
+            s = avg / (1 - beta ** (i + 1))
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(s)
+            best = min(best, s)
+            if i > 5 and s > diverge * best:
+                diverged = True
+                break
+    finally:
+        del work, opt
+        torch.set_rng_state(rng_cpu)
+        if rng_cuda is not None:
+            torch.cuda.set_rng_state_all(rng_cuda)
+    if len(lrs) < 3:
+        raise ConfigError(f"lr-find: expected at least 3 finite losses, got {len(lrs)} (lower --start-lr)")
+    steepest, min_lr = suggest(lrs, smoothed)
+    suggestion = steepest if steepest is not None else min_lr / 10
+    return LRFindResult(lrs, losses, smoothed, max(start_lr, suggestion), steepest, min_lr, diverged, start_lr, end_lr)
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float | None, float]:
+    """``(steepest-descent lr, min-loss lr)`` of a sweep; the first is None when the loss never falls.
+
+    The slope is ``d smoothed / d log10(lr)`` over the part of the curve before its minimum, skipping the
+    first and last 10% (the moving average's warm-up and the climb into divergence).
+    """
+    lr, loss = np.asarray(lrs, float), np.asarray(smoothed, float)
+    i_min = int(np.argmin(loss))
+    min_lr = float(lr[i_min])
+    skip = max(1, len(lr) // 10)
+    lo, hi = skip, min(i_min + 1, len(lr) - skip)
+    if hi - lo < 3:
+        return None, min_lr
+    grad = np.gradient(loss[lo:hi], np.log10(lr[lo:hi]))
+    k = int(np.argmin(grad))
+    return (float(lr[lo + k]) if grad[k] < 0 else None), min_lr
+
+
+def _batches(stream: Any) -> Iterable[Any]:
+    e = 0
+    while True:
+        n = 0
+        for b in stream.epoch(e):
+            if len(b.y):
+                n += 1
+                yield b
+        if n == 0:
+            return
+        e += 1
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def plot(res: LRFindResult, path: str | Path, title: str = "learning-rate finder") -> Path:
+    """Loss against learning rate (log axis), raw and smoothed, the suggestion marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vislab.core.io import atomic_write_text
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(res.lrs, res.losses, color="tab:blue", alpha=0.3, lw=1, label="loss")
+    ax.plot(res.lrs, res.smoothed, color="tab:blue", lw=2, label="smoothed")
+    y = float(np.interp(np.log10(res.suggestion), np.log10(res.lrs), res.smoothed))
+    ax.scatter([res.suggestion], [y], color="tab:red", s=60, zorder=5, label=f"suggestion {res.suggestion:.2e}")
+    ax.axvline(res.suggestion, color="tab:red", ls="--", lw=1)
+    ax.axvline(res.min_loss_lr, color="gray", ls=":", lw=1, label=f"min loss {res.min_loss_lr:.2e}")
+    ax.set_xscale("log")
+    top = max(res.smoothed[0], min(res.smoothed)) * 1.5
+    ax.set_ylim(min(res.smoothed) * 0.9 if min(res.smoothed) > 0 else None, top)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title(title + (" (stopped: diverged)" if res.diverged else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    rows = ["step,lr,loss,smoothed"] + [f"{i},{a:.6g},{b:.6g},{c:.6g}" for i, (a, b, c) in enumerate(zip(res.lrs, res.losses, res.smoothed, strict=True))]
+    atomic_write_text(path.with_suffix(".csv"), "\n".join(rows) + "\n")
+    res.files.update(png=path, csv=path.with_suffix(".csv"))
+    return path
+
+
+def classify_lr_find(cfg: Any, *, steps: int = 100, start_lr: float = 1e-6, end_lr: float = 10.0, out: str | Path | None = None) -> LRFindResult:
+    """The range test for a :class:`~vislab.tasks.classify.ClassifyConfig`: its data, model, weights, optimizer
+    and augmentation; writes ``lr_find.png`` and ``lr_find.csv`` (default: ``<out>/classify/lr_find.png``)."""
+    from vislab.core.device import resolve_device, resolve_precision
+    from vislab.data.base import load_dataset
+    from vislab.data.loaders import BatchStream, channel_stats
+    from vislab.engine.finetune import choose_norm
+    from vislab.engine.optim import build_optimizer
+    from vislab.tasks import classify as T
+
+    _check(steps, start_lr, end_lr, 0.9, 4.0)
+    T.validate(cfg)
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    precision = resolve_precision(tc.precision, device)
+    splits = load_dataset(cfg.data)
+    tr = splits.train
+    fast = T.use_fast_path(cfg.data, tr)
+    if fast and not tr.in_memory:
+        tr = tr.materialize()
+    state = torch.get_rng_state()
+    torch.manual_seed(tc.seed)
+    model, _ = T.build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
+    start = T.start_weights(cfg.model, model, tr.classes)
+    torch.set_rng_state(state)
+    mean, std = choose_norm(cfg.model.norm, channel_stats(tr), (start[0].mean, start[0].std) if start[0] else None, tr.channels)
+    model = model.to(device)
+    augment = tr.augment if cfg.data.augment == "auto" else cfg.data.augment
+    stream = BatchStream(tr, cfg.data.batch_size, train=True, augment=augment, seed=tc.seed, device=device, mean=mean, std=std,
+                         workers=cfg.data.workers, fast_path=fast, mixup_alpha=cfg.data.mixup_alpha, cutmix_alpha=cfg.data.cutmix_alpha)
+    task = T.ClassifyTask(len(tr.classes), tc.label_smoothing, device)
+
+    def make_optimizer(work: nn.Module) -> torch.optim.Optimizer:
+        plan = T.finetune_plan(cfg.model, work, start[0] is not None)  # on the copy: its layer groups, its frozen parts
+        if plan is None:
+            return build_optimizer(work, tc)
+        plan.set_epoch(0)  # what trains in the first epoch (only the head for linear / gradual)
+        return build_optimizer(work, tc, plan.param_groups)
+
+    res = find_lr(model, task.train_step, stream, make_optimizer, steps=steps, start_lr=start_lr, end_lr=end_lr, autocast=precision.autocast)
+    dest = Path(out) if out else Path(cfg.run.out).expanduser() / "classify" / "lr_find.png"
+    plot(res, dest, title=f"lr finder: {cfg.model.model} on {tr.name}, {cfg.train.optimizer}, batch {cfg.data.batch_size}")
+    return res
