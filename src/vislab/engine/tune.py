@@ -268,7 +268,7 @@ def _objective(cfg: TuneConfig, trials_dir: Path):
             if value is None or not math.isfinite(value):
                 return
             trial.report(float(value), epoch + 1)
-            if trial.should_prune():
+            if epoch + 1 < tcfg.train.epochs and trial.should_prune():  # after the last epoch the trial is complete anyway
                 raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {cfg.metric} {value:.4g}")
 
         run_dir = classify.train(tcfg, callbacks=[Callback(on_epoch_end=report)], folder=trials_dir.name)
@@ -306,6 +306,10 @@ def tune(cfg: TuneConfig, log=print) -> TuneResult:
                    TrialState.PRUNED: f"pruned at epoch {trial.last_step}", TrialState.FAIL: "failed"}.get(trial.state, trial.state.name)
             log(f"trial {trial.number}: {msg}  {_fmt_params(trial.params)}")
 
+    if cfg.n_jobs > 1:  # load the model registry and the data modules once, here, not racing in the trial threads
+        from vislab.core.registry import MODELS
+
+        _ = base_config(cfg).model.model in MODELS
     done = len(study.get_trials(deepcopy=False, states=_finished_states()))
     if done:
         log(f"resuming study {study_dir}: {done} of {cfg.trials} trials finished")
