@@ -399,7 +399,8 @@ def _plot_history(study: Any, cfg: TuneConfig, path: Path) -> Path:
             best = t.value if best is None else (max(best, t.value) if maximize else min(best, t.value))
             xs.append(t.number)
             ys.append(best)
-        ax.step(xs, ys, where="post", color="tab:red", label="best so far")
+        last = max(t.number for t in study.get_trials(deepcopy=False))
+        ax.step([*xs, last], [*ys, ys[-1]], where="post", color="tab:red", label="best so far")
     if pr:  # their last reported (intermediate) value
         ax.scatter([t.number for t in pr], [t.intermediate_values[t.last_step] if t.last_step is not None else float("nan") for t in pr],
                    marker="x", color="gray", label="pruned (last epoch reported)", zorder=3)
