@@ -31,7 +31,10 @@ class DataConfig:
     format: str = opt(
         "auto",
         "dataset format (auto sniffs the path)",
-        choices=("auto", "imagefolder", "csv", "cifar10", "cifar100", "mnist", "fashion_mnist", "digits", "shapes"),
+        choices=(
+            "auto", "imagefolder", "csv", "cifar10", "cifar100", "mnist", "fashion_mnist",
+            "food101", "pets", "pets_species", "cats_vs_dogs", "digits", "shapes",
+        ),
     )
     img_size: int = opt(0, "resize images to this square size (0: the dataset's native size)")
     val_split: float = opt(0.1, "fraction of the training images held out for validation when the dataset has no val split")
@@ -201,8 +204,27 @@ def sniff_format(path: Path) -> str:
             return "mnist"
         if has_idx(path / "FashionMNIST" / "raw"):
             return "fashion_mnist"
+        if (path / "food-101" / "meta" / "classes.txt").is_file() or ((path / "meta" / "classes.txt").is_file() and (path / "images").is_dir()):
+            return "food101"
+        pets = path / "oxford-iiit-pet" if (path / "oxford-iiit-pet").is_dir() else path
+        if (pets / "annotations" / "trainval.txt").is_file() and (pets / "images").is_dir():
+            return "pets"
+        if has_cats_dogs(path) or has_cats_dogs(path / "train"):
+            return "cats_vs_dogs"
         return "imagefolder"
     raise DataError(f"--data: expected a bundled dataset name ({', '.join(BUNDLED)}) or an existing folder/CSV, got '{path}' (not found)")
+
+
+def has_cats_dogs(d: Path) -> bool:
+    """Whether folder ``d`` holds Kaggle Dogs vs. Cats files (``cat.<n>.jpg`` / ``dog.<n>.jpg``)."""
+    if not d.is_dir():
+        return False
+    import os
+
+    from vislab.data.formats.pets import is_cats_dogs_file
+
+    with os.scandir(d) as it:
+        return any(is_cats_dogs_file(e.name) and e.is_file() for e in it)
 
 
 BUNDLED = ("digits", "shapes")
