@@ -1,7 +1,7 @@
 """Learning bars: trained briefly on generated shapes (several per image, varied scale and overlap, empty images
 included), the detectors must clear a stated COCO AP50 on held-out generated images.
 
-- yolo_tiny: AP50 >= 0.8 (the issue's bar); ~30 s on two quiet CPU cores.
+- yolo_tiny: AP50 >= 0.8 (the issue's bar); measured 0.91 in 40 s on two quiet CPU cores (deterministic).
 - fasterrcnn_mobilenet (torchvision, from scratch, tiny size): a lower bar, AP50 >= 0.3, marked slow. NOT YET VERIFIED:
   on the shared 2-core machine its first epoch took 634 s (val AP50 ~0 after one epoch) and the run was cut off;
   the bar and the budget still have to be measured on a quiet machine or a GPU.
@@ -25,7 +25,7 @@ def _run(tmp_path, **over):
 
 
 def test_yolo_tiny_learns_generated_shapes(tmp_path):
-    s = _run(tmp_path, synth_count=1500, synth_classes=3, objects=[0, 3], epochs=10, lr=3e-3, val_split=0.2)
+    s = _run(tmp_path, synth_count=1500, synth_classes=3, objects=[0, 3], epochs=8, lr=3e-3, val_split=0.2)
     assert s["final_val_map50"] >= 0.8, s
 
 
