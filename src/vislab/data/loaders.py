@@ -25,6 +25,17 @@ def epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7919 + salt) % (2**63 - 1))
 
 
+def global_batches(n: int, batch_size: int, train: bool, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Dataset indices of each global batch of ``epoch``: a permutation seeded by (seed, epoch) cut into
+    ``batch_size`` chunks when training (the last partial one dropped), ``0..n-1`` in order otherwise.
+    Every process computes the same list and takes its strided share ``batch[rank::world]``."""
+    order = torch.randperm(n, generator=epoch_generator(seed, epoch)) if train else torch.arange(n)
+    chunks = list(order.split(batch_size))
+    if train and chunks and len(chunks[-1]) < batch_size:
+        chunks.pop()
+    return chunks
+
+
 @dataclass
 class Batch:
     """One process's share of a global batch."""
@@ -146,12 +157,7 @@ class BatchStream:
         return n // self.batch_size if self.train else math.ceil(n / self.batch_size)
 
     def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = len(self.src)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)) if self.train else torch.arange(n)
-        chunks = list(order.split(self.batch_size))
-        if self.train and chunks and len(chunks[-1]) < self.batch_size:
-            chunks.pop()
-        return chunks
+        return global_batches(len(self.src), self.batch_size, self.train, self.seed, epoch)
 
     def _prepare(self, x: torch.Tensor, g: torch.Generator | None, n_global: int, rank_sel: slice) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True).float().div_(255.0)

@@ -32,7 +32,7 @@ import torch
 
 from vislab.core.config import opt
 from vislab.core.errors import DataError
-from vislab.data.loaders import BatchAugment, epoch_generator
+from vislab.data.loaders import BatchAugment, epoch_generator, global_batches
 
 IGNORE_INDEX = 255
 
@@ -262,12 +262,7 @@ class SegBatchStream:
         return n // self.batch_size if self.train else math.ceil(n / self.batch_size)
 
     def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = len(self.src)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)) if self.train else torch.arange(n)
-        chunks = list(order.split(self.batch_size))
-        if self.train and chunks and len(chunks[-1]) < self.batch_size:
-            chunks.pop()
-        return chunks
+        return global_batches(len(self.src), self.batch_size, self.train, self.seed, epoch)
 
     def epoch(self, epoch: int) -> Iterator[SegBatch]:
         """Yield this process's share of each global batch of ``epoch`` (deterministic in seed, epoch)."""

@@ -22,6 +22,24 @@ from vislab.engine import distributed as D
 from vislab.engine.run import create_run_dir, write_run_files
 
 
+def resolve_run_config(cls: type, config_path: str | None, typed: dict[str, Any]) -> Any:
+    """A task's training config: defaults <- (the resumed run's config.yaml) <- --config YAML <- typed options."""
+    from vislab.core import config as C
+    from vislab.engine.checkpoint import resolve_path
+
+    base = cls()
+    resume = typed.get("resume") or (C.load_yaml(config_path).get("resume") if config_path else None)
+    if resume:
+        ck = resolve_path(resume, prefer="last")
+        run_dir = ck.parent.parent
+        saved = run_dir / "config.yaml"
+        if saved.is_file():
+            base = C.from_dict(cls, C.load_yaml(saved))
+            base.run.name, base.run.out = run_dir.name, str(run_dir.parent.parent)
+    cfg = C.from_dict(cls, C.load_yaml(config_path), base=base) if config_path else base
+    return C.from_dict(cls, typed, base=cfg)
+
+
 def launch(task: str, cfg: Any, worker: Callable[[Any, str | None], Path]) -> Path:
     """Run ``worker`` for a training run of ``task``; returns the run folder."""
     from vislab.engine.checkpoint import resolve_path

@@ -27,7 +27,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import ConfigError, DataError
-from vislab.data.loaders import epoch_generator
+from vislab.data.loaders import epoch_generator, global_batches
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
 from vislab.metrics.detection import DetectionMetrics
@@ -169,9 +169,7 @@ class DetStream:
         return n // self.batch_size if self.train else math.ceil(n / self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[DetBatch]:
-        n = len(self.split)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)) if self.train else torch.arange(n)
-        chunks = [c for c in order.split(self.batch_size) if not self.train or len(c) == self.batch_size]
+        chunks = global_batches(len(self.split), self.batch_size, self.train, self.seed, epoch)
         sel = slice(self.rank, None, self.world)
         for k, gb in enumerate(chunks):
             local = gb[sel]
@@ -239,18 +237,9 @@ def build_model(mcfg: DetModelConfig, num_classes: int, img_size: int) -> tuple[
 
 def resolve_config(config_path: str | None, typed: dict[str, Any]) -> DetectConfig:
     """Defaults <- (the resumed run's config.yaml) <- --config YAML <- typed options."""
-    base = DetectConfig()
-    resume = typed.get("resume") or (C.load_yaml(config_path).get("resume") if config_path else None)
-    if resume:
-        from vislab.engine.checkpoint import resolve_path
+    from vislab.engine.launch import resolve_run_config
 
-        ck = resolve_path(resume, prefer="last")
-        saved = ck.parent.parent / "config.yaml"
-        if saved.is_file():
-            base = C.from_dict(DetectConfig, C.load_yaml(saved))
-            base.run.name, base.run.out = ck.parent.parent.name, str(ck.parent.parent.parent.parent)
-    cfg = C.from_dict(DetectConfig, C.load_yaml(config_path), base=base) if config_path else base
-    return C.from_dict(DetectConfig, typed, base=cfg)
+    return resolve_run_config(DetectConfig, config_path, typed)
 
 
 def validate(cfg: DetectConfig) -> None:

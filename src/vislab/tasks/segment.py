@@ -124,18 +124,9 @@ def build_model(mcfg: SegModelConfig, num_classes: int, in_chans: int, size: tup
 
 def resolve_config(config_path: str | None, typed: dict[str, Any]) -> SegmentConfig:
     """Defaults <- (the resumed run's config.yaml) <- --config YAML <- typed options."""
-    base = SegmentConfig()
-    resume = typed.get("resume") or (C.load_yaml(config_path).get("resume") if config_path else None)
-    if resume:
-        from vislab.engine.checkpoint import resolve_path
+    from vislab.engine.launch import resolve_run_config
 
-        ck = resolve_path(resume, prefer="last")
-        saved = ck.parent.parent / "config.yaml"
-        if saved.is_file():
-            base = C.from_dict(SegmentConfig, C.load_yaml(saved))
-            base.run.name, base.run.out = ck.parent.parent.name, str(ck.parent.parent.parent.parent)
-    cfg = C.from_dict(SegmentConfig, C.load_yaml(config_path), base=base) if config_path else base
-    return C.from_dict(SegmentConfig, typed, base=cfg)
+    return resolve_run_config(SegmentConfig, config_path, typed)
 
 
 def validate(cfg: SegmentConfig) -> None:
