@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vislab.core.errors import DataError
-from vislab.core.io import read_image
+from vislab.core.io import IMAGE_EXTENSIONS, read_image
 from vislab.data.base import ImageSource
 
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -191,3 +191,15 @@ def file_sources(
 
 def as_str_paths(paths: list[Path]) -> list[str]:
     return [os.fspath(p) for p in paths]
+
+
+def find_image(folder: Path, stem: str) -> str:
+    """``folder/<stem>.jpg``, or the first other image extension present (only looked up on a miss)."""
+    p = os.fspath(folder / f"{stem}.jpg")
+    if os.path.isfile(p):
+        return p
+    for ext in IMAGE_EXTENSIONS:
+        q = os.fspath(folder / f"{stem}{ext}")
+        if os.path.isfile(q):
+            return q
+    return p

@@ -27,10 +27,9 @@ import os
 from pathlib import Path
 
 from vislab.core.errors import DataError
-from vislab.core.io import IMAGE_EXTENSIONS
 from vislab.data.base import DATASETS, DataConfig, Splits
 from vislab.data.formats._common import require_root
-from vislab.data.formats._files import file_sources
+from vislab.data.formats._files import find_image, file_sources
 
 FOLDER = "food-101"
 
@@ -55,18 +54,6 @@ def read_lines(path: Path, what: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
-def image_path(images: Path, item: str) -> str:
-    """``images/<item>.jpg``, or the first other image extension present (only looked up on a miss)."""
-    p = os.fspath(images / f"{item}.jpg")
-    if os.path.isfile(p):
-        return p
-    for ext in IMAGE_EXTENSIONS:
-        q = os.fspath(images / f"{item}{ext}")
-        if os.path.isfile(q):
-            return q
-    return p
-
-
 @DATASETS.register(task="classify")
 def food101(cfg: DataConfig, root: Path | None) -> Splits:
     """Food-101 (``food-101/images`` + ``meta/{classes,train,test}.txt``); lazy, read from disk."""
@@ -86,7 +73,7 @@ def food101(cfg: DataConfig, root: Path | None) -> Splits:
             cls = item.split("/", 1)[0]
             if "/" not in item or cls not in lookup:
                 raise DataError(f"food101 '{list_file}' line {line}: expected '<class>/<id>' with a class of meta/classes.txt, got {item!r}")
-            p = image_path(images, item)
+            p = find_image(images, item)
             if cfg.bad_images == "fail" and not os.path.isfile(p):  # with "skip", scan_images warns and leaves it out
                 raise DataError(f"food101 '{list_file}' line {line}: expected an image file at '{p}', got nothing at that path")
             paths.append(p)

@@ -34,7 +34,7 @@ from vislab.core.errors import DataError
 from vislab.core.io import IMAGE_EXTENSIONS
 from vislab.data.base import DATASETS, DataConfig, Splits
 from vislab.data.formats._common import require_root
-from vislab.data.formats._files import file_sources
+from vislab.data.formats._files import find_image, file_sources
 
 PETS_FOLDER = "oxford-iiit-pet"
 SPECIES = ["cat", "dog"]
@@ -69,18 +69,6 @@ def read_pets_list(path: Path, name: str) -> list[tuple[int, str, int, int]]:
     return rows
 
 
-def pets_image(images: Path, stem: str) -> str:
-    """``images/<stem>.jpg``, or another image extension present (only looked up on a miss)."""
-    p = os.fspath(images / f"{stem}.jpg")
-    if os.path.isfile(p):
-        return p
-    for ext in IMAGE_EXTENSIONS:
-        q = os.fspath(images / f"{stem}{ext}")
-        if os.path.isfile(q):
-            return q
-    return p
-
-
 def _pets(cfg: DataConfig, root: Path | None, name: str, species: bool) -> Splits:
     base = pets_dir(require_root(name, root))
     images, ann = base / "images", base / "annotations"
@@ -103,7 +91,7 @@ def _pets(cfg: DataConfig, root: Path | None, name: str, species: bool) -> Split
     for split, rows in lists.items():
         paths, labels = [], []
         for line, image, cid, sp in rows:
-            p = pets_image(images, image)
+            p = find_image(images, image)
             if cfg.bad_images == "fail" and not os.path.isfile(p):  # with "skip", scan_images warns and leaves it out
                 raise DataError(f"{name} '{ann}' ({split}) line {line}: expected an image file at '{p}', got nothing at that path")
             paths.append(p)
