@@ -17,7 +17,8 @@ def group() -> None:
 def _config_classes():
     from vislab.tasks.segment import SegEvalConfig, SegmentConfig
     from vislab.tasks.segment_explain import SegExplainConfig
-    from vislab.tasks.segment_infer import SegExportConfig, SegPredictConfig
+    from vislab.tasks.classify_infer import ExportConfig as SegExportConfig  # the same export options
+    from vislab.tasks.segment_infer import SegPredictConfig
 
     return SegmentConfig, SegEvalConfig, SegPredictConfig, SegExportConfig, SegExplainConfig
 

@@ -164,9 +164,15 @@ def _annotate(a: np.ndarray, text: str, path: Path) -> None:
 
 def export(cfg: ExportConfig) -> dict[str, Any]:
     """Write ONNX and/or TorchScript and check each against the eager model on a random batch."""
+    return export_checkpoint(cfg, task="classify", output_name="logits")
+
+
+def export_checkpoint(cfg: ExportConfig, task: str, output_name: str, extra_meta: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Export a ``task`` checkpoint (a model taking ``(B, C, H, W)`` images) as ``cfg`` asks, checked
+    against the eager model; ``export.json`` records classes, normalisation, size and ``extra_meta`` state keys."""
     from vislab.engine.checkpoint import load_model
 
-    model, state = load_model(cfg.checkpoint, task="classify")
+    model, state = load_model(cfg.checkpoint, task=task)
     model = model.float().eval()
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "export"
     out.mkdir(parents=True, exist_ok=True)
@@ -179,8 +185,9 @@ def export(cfg: ExportConfig) -> dict[str, Any]:
         report["onnx"] = _export_onnx(model, x, ref, out / "model.onnx", cfg)
     if cfg.format in ("torchscript", "all"):
         report["torchscript"] = _export_torchscript(model, x, ref, out / "model.ts", cfg)
-    meta = {"classes": state["classes"], "mean": state["mean"], "std": state["std"], "img_size": state["img_size"],
-            "channels": state["channels"], "model": state["model"], "input_name": "images", "output_name": "logits", **report}
+    meta = {"classes": state["classes"], **{k: state[k] for k in extra_meta}, "mean": state["mean"], "std": state["std"],
+            "img_size": state["img_size"], "channels": state["channels"], "model": state["model"], "input_name": "images",
+            "output_name": output_name, **report}
     atomic_write_text(out / "export.json", json.dumps(meta, indent=1))
     return {"out": str(out), **report}
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from vislab.core.config import opt
+from vislab.tasks.classify_infer import ExportConfig
 from vislab.core.device import resolve_device
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, read_image
@@ -37,17 +38,6 @@ class SegPredictConfig:
     masks: str = opt("", "folder of ground-truth masks (same stems) for per_image_iou.csv")
     alpha: float = opt(0.5, "overlay opacity")
     device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
-
-
-@dataclass
-class SegExportConfig:
-    """``vislab segment export``: ONNX / TorchScript files checked against the eager model."""
-
-    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
-    format: str = opt("all", "what to write", choices=("onnx", "torchscript", "all"))
-    out: str = opt("", "output folder (default: <run>/export)")
-    opset: int = opt(18, "ONNX opset")
-    atol: float = opt(1e-4, "largest allowed |exported - eager| on the check batch")
 
 
 def _windows(n: int, win: int, stride: int) -> list[int]:
@@ -210,26 +200,8 @@ def predict(cfg: SegPredictConfig) -> dict[str, Any]:
     return {"out": str(out), "rows": rows}
 
 
-def export(cfg: SegExportConfig) -> dict[str, Any]:
+def export(cfg: ExportConfig) -> dict[str, Any]:
     """Write ONNX and/or TorchScript of a segmentation checkpoint and check each against the eager model."""
-    from vislab.engine.checkpoint import load_model
-    from vislab.tasks.classify_infer import ExportConfig, _export_onnx, _export_torchscript
+    from vislab.tasks.classify_infer import export_checkpoint
 
-    model, state = load_model(cfg.checkpoint, task="segment")
-    model = model.float().eval()
-    out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "export"
-    out.mkdir(parents=True, exist_ok=True)
-    x = torch.randn(2, state["channels"], *state["img_size"], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = model(x)
-    ecfg = ExportConfig(checkpoint=cfg.checkpoint, format=cfg.format, out=str(out), opset=cfg.opset, atol=cfg.atol)
-    report: dict[str, Any] = {"checkpoint": state["path"], "input": [None, state["channels"], *state["img_size"]]}
-    if cfg.format in ("onnx", "all"):
-        report["onnx"] = _export_onnx(model, x, ref, out / "model.onnx", ecfg)
-    if cfg.format in ("torchscript", "all"):
-        report["torchscript"] = _export_torchscript(model, x, ref, out / "model.ts", ecfg)
-    meta = {"classes": state["classes"], "palette": state["palette"], "mean": state["mean"], "std": state["std"],
-            "img_size": state["img_size"], "channels": state["channels"], "model": state["model"], "input_name": "images",
-            "output_name": "logits (B, K, H, W)", **report}
-    atomic_write_text(out / "export.json", json.dumps(meta, indent=1))
-    return {"out": str(out), **report}
+    return export_checkpoint(cfg, task="segment", output_name="logits (B, K, H, W)", extra_meta=("palette",))
