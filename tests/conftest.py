@@ -15,6 +15,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture
+def one_thread():
+    """Run a test on one torch thread (many tiny models: threading costs more than it gives)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def cli(capsys):
     """Run the vislab CLI in-process: returns (exit code, stdout, stderr)."""
     from vislab.cli.main import main

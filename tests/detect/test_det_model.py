@@ -9,12 +9,7 @@ from vislab.models import create_model, list_models
 from vislab.models.det_post import postprocess, soft_nms
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_registry_keeps_detectors_out_of_classifiers():

@@ -18,12 +18,7 @@ from vislab.models import create_model, list_models
 CLASSIFIERS = list_models(task="classify")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _input(name: str, stem: str) -> torch.Tensor:

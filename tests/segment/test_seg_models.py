@@ -14,12 +14,7 @@ from vislab.tasks.segment_infer import crf_refine, predict_probs, slic_refine
 SEGMENTERS = list_models(task="segment")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_registry_lists_the_families():
