@@ -6,7 +6,8 @@ import click
 
 from vislab.cli.options import build_config, config_options, typed_options
 from vislab.tasks.detect import DetectConfig
-from vislab.tasks.detect_infer import DetEvalConfig, DetExportConfig, DetPredictConfig
+from vislab.tasks.detect_export import DetExportConfig
+from vislab.tasks.detect_infer import DetEvalConfig, DetPredictConfig
 
 
 def _explain_config():
@@ -81,7 +82,7 @@ def predict(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, *
 @config_options(DetExportConfig)
 def export(checkpoint: str, config_path: str | None, **options) -> None:
     """Export CHECKPOINT to ONNX (dense boxes and scores), checked against the eager model."""
-    from vislab.tasks.detect_infer import export as run
+    from vislab.tasks.detect_export import export as run
 
     cfg = build_config(DetExportConfig, config_path, {**options, "checkpoint": checkpoint})
     res = run(cfg)

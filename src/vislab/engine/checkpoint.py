@@ -151,6 +151,19 @@ def optimizer_state(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> 
     return _unflatten_optimizer(tensors, meta) if meta else None
 
 
+def load_best(model: nn.Module, run_dir: str | Path) -> nn.Module:
+    """The weights of ``run_dir``'s best checkpoint in a copy of ``model`` (``model`` itself when there is none)."""
+    import copy
+
+    p = Path(run_dir) / "checkpoints" / "best.safetensors"
+    if not p.exists():
+        return model
+    tensors, _ = load(p)
+    best = copy.deepcopy(model)
+    best.load_state_dict(part(tensors, "model"))
+    return best
+
+
 def load_model(path: str | Path, task: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint was trained as and load its weights (eval mode).
 

@@ -96,3 +96,15 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
 def read_metrics_csv(path: Path) -> list[dict[str, float]]:
     with open(path) as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def fit_summary(result: Any, test: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The ``summary`` block of run.json: how a :class:`~vislab.engine.trainer.FitResult` went, its last epoch's
+    train/val numbers, and the final ``test`` numbers."""
+    last = result.history[-1] if result.history else {}
+    return {
+        "epochs_run": len(result.history), "best_metric": result.best_metric, "best_value": result.best_value,
+        "best_epoch": result.best_epoch + 1, "stopped_early": result.stopped_early, "train_seconds": round(result.seconds, 2),
+        "total_seconds": round(seconds, 2), "images_per_second": round(result.images_per_second, 1),
+        **{k: v for k, v in last.items() if k.startswith(("val_", "train_"))}, **test,
+    }

@@ -28,7 +28,7 @@ from vislab.data.loaders import Batch, BatchStream, channel_stats
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
 from vislab.engine.finetune import choose_norm
-from vislab.engine.trainer import Callback, FitResult, Trainer
+from vislab.engine.trainer import Callback, Trainer
 from vislab.metrics.classification import ClassificationMetrics
 
 TASK = "classify"
@@ -218,8 +218,9 @@ def train(cfg: ClassifyConfig, callbacks: list[Callback] | None = None, folder: 
 
 
 def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None, callbacks: list[Callback] | None = None) -> Path:
+    from vislab.engine.checkpoint import load_best
     from vislab.engine.launch import start
-    from vislab.engine.run import update_run_json
+    from vislab.engine.run import fit_summary, update_run_json
 
     t0 = time.perf_counter()
     tc = cfg.train
@@ -273,7 +274,7 @@ def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None, callbacks: list[Ca
         result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
         test_metrics: dict[str, float] = {}
         if splits.test is not None and len(splits.test):
-            best = _load_best(model, run_dir)
+            best = load_best(model, run_dir)
             test_stream = BatchStream(splits.test, ebs, train=False, **common)
             metrics = task.new_metrics()
             best.eval()
@@ -286,7 +287,7 @@ def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None, callbacks: list[Ca
             test_metrics = {f"test_{k}": v for k, v in metrics.compute().items()}
             trainer.progress.log("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test_metrics.items() if k in ("test_acc", "test_top5", "test_loss", "test_macro_f1")))
         if dist.is_main:
-            summary = _summary(result, test_metrics, time.perf_counter() - t0)
+            summary = fit_summary(result, test_metrics, time.perf_counter() - t0)
             update_run_json(run_dir, summary=summary)
             if cfg.run.report:
                 from vislab.tasks.classify_report import write_training_report
@@ -298,31 +299,6 @@ def _train_worker(cfg: ClassifyConfig, run_dir_s: str | None, callbacks: list[Ca
         return run_dir
     finally:
         D.shutdown()
-
-
-def _load_best(model: nn.Module, run_dir: Path) -> nn.Module:
-    """The best checkpoint's weights in a copy of ``model`` (falls back to the current weights)."""
-    import copy
-
-    from vislab.engine import checkpoint as ckpt
-
-    p = run_dir / "checkpoints" / "best.safetensors"
-    if not p.exists():
-        return model
-    tensors, _ = ckpt.load(p)
-    best = copy.deepcopy(model)
-    best.load_state_dict(ckpt.part(tensors, "model"))
-    return best
-
-
-def _summary(result: FitResult, test: dict[str, float], seconds: float) -> dict[str, Any]:
-    last = result.history[-1] if result.history else {}
-    return {
-        "epochs_run": len(result.history), "best_metric": result.best_metric, "best_value": result.best_value,
-        "best_epoch": result.best_epoch + 1, "stopped_early": result.stopped_early, "train_seconds": round(result.seconds, 2),
-        "total_seconds": round(seconds, 2), "images_per_second": round(result.images_per_second, 1),
-        **{k: v for k, v in last.items() if k.startswith(("val_", "train_"))}, **test,
-    }
 
 
 # --------------------------------------------------------------------------------------------

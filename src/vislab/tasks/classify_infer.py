@@ -204,9 +204,9 @@ def _export_onnx(model, x, ref, path: Path, cfg: ExportConfig) -> dict[str, Any]
         import onnxruntime as ort
     except ImportError:
         raise VislabError("export onnx: expected onnxruntime to be installed, got ImportError; pip install 'vislab[export]'") from None
+    import contextlib
     import io
     import logging
-    import contextlib
 
     from vislab.core.io import atomic_path
 

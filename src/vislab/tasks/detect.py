@@ -290,17 +290,17 @@ def _train_worker(cfg: DetectConfig, run_dir_s: str | None) -> Path:
         result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
         final: dict[str, Any] = {}
         if val_stream is not None:
-            from vislab.tasks.classify import _load_best
+            from vislab.engine.checkpoint import load_best
             from vislab.tasks.detect_infer import evaluate_split, write_eval
 
-            best = _load_best(model, run_dir).eval()
+            best = load_best(model, run_dir).eval()
             full = evaluate_split(best, va, device, mean, std, cfg.data.eval_batch_size)
             if dist.is_main:
                 final = write_eval(run_dir, full, va, best, device, mean, std, prefix="val")
         if dist.is_main:
-            from vislab.tasks.classify import _summary
+            from vislab.engine.run import fit_summary
 
-            summary = _summary(result, {f"final_val_{k}": v for k, v in final.items()}, time.perf_counter() - t0)
+            summary = fit_summary(result, {f"final_val_{k}": v for k, v in final.items()}, time.perf_counter() - t0)
             update_run_json(run_dir, summary=summary)
             if cfg.run.report and result.history:
                 from vislab.report.plots import plot_curves

@@ -22,10 +22,17 @@ from vislab.core.config import opt
 from vislab.core.device import resolve_device, resolve_precision
 from vislab.core.errors import ConfigError, DataError, ModelError
 from vislab.core.registry import MODELS
-from vislab.data.segmentation import SegBatch, SegBatchStream, SegDataConfig, SegSource, image_stats, load_segmentation
+from vislab.data.segmentation import (
+    SegBatch,
+    SegBatchStream,
+    SegDataConfig,
+    SegSource,
+    image_stats,
+    load_segmentation,
+)
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
-from vislab.engine.trainer import FitResult, Trainer
+from vislab.engine.trainer import Trainer
 from vislab.metrics.segmentation import SegmentationMetrics
 from vislab.models.seg_common import ATTENTION, UPSAMPLE
 from vislab.tasks.seg_losses import build_loss
@@ -169,9 +176,9 @@ def run_metrics(task: SegmentTask, model: nn.Module, stream: SegBatchStream, pre
 
 
 def _train_worker(cfg: SegmentConfig, run_dir_s: str | None) -> Path:
+    from vislab.engine.checkpoint import load_best
     from vislab.engine.launch import start
-    from vislab.engine.run import update_run_json
-    from vislab.tasks.classify import _load_best
+    from vislab.engine.run import fit_summary, update_run_json
 
     t0 = time.perf_counter()
     tc = cfg.train
@@ -201,13 +208,13 @@ def _train_worker(cfg: SegmentConfig, run_dir_s: str | None) -> Path:
             f"{device} {precision.name} | loss {cfg.model.loss} | {dist.world} process(es) -> {run_dir}")
         result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
         test_metrics: dict[str, float] = {}
-        best, metrics = _load_best(model, run_dir), None
+        best, metrics = load_best(model, run_dir), None
         if splits.test is not None and len(splits.test):
             metrics = run_metrics(task, best, SegBatchStream(splits.test, ebs, train=False, **common), precision)
             test_metrics = {f"test_{k_}": v for k_, v in metrics.compute().items()}
             trainer.progress.log("test: " + "  ".join(f"{k_} {v:.4f}" for k_, v in test_metrics.items()))
         if dist.is_main:
-            summary = _summary(result, test_metrics, time.perf_counter() - t0)
+            summary = fit_summary(result, test_metrics, time.perf_counter() - t0)
             update_run_json(run_dir, summary=summary)
             if cfg.run.report:
                 from vislab.tasks.segment_report import write_training_report
@@ -216,13 +223,6 @@ def _train_worker(cfg: SegmentConfig, run_dir_s: str | None) -> Path:
         return run_dir
     finally:
         D.shutdown()
-
-
-def _summary(result: FitResult, test: dict[str, float], seconds: float) -> dict[str, Any]:
-    last = result.history[-1] if result.history else {}
-    return {"epochs_run": len(result.history), "best_metric": result.best_metric, "best_value": result.best_value,
-            "best_epoch": result.best_epoch + 1, "train_seconds": round(result.seconds, 2), "total_seconds": round(seconds, 2),
-            **{k: v for k, v in last.items() if k.startswith(("val_", "train_"))}, **test}
 
 
 def data_config_of(state: dict[str, Any], data: str = "") -> SegDataConfig:

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from vislab.core.config import opt
-from vislab.tasks.classify_infer import ExportConfig
 from vislab.core.device import resolve_device
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, read_image
+from vislab.tasks.classify_infer import ExportConfig
 
 
 @dataclass
