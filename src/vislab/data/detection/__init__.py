@@ -10,11 +10,11 @@ from vislab.data.detection.convert import (
     write_any,
 )
 from vislab.data.detection.core import DetDataset, DetImage, Issue, check, validate
-from vislab.data.detection.synthetic import shapes_detection
+from vislab.data.detection.synthetic import digits_detection, shapes_detection
 from vislab.data.detection.voc import read_voc, write_voc
 from vislab.data.detection.yolo import read_yolo, write_yolo
 
 __all__ = [
-    "FORMATS", "DetDataset", "DetImage", "Issue", "check", "convert", "read_any", "read_coco", "read_voc", "read_yolo",
+    "FORMATS", "DetDataset", "DetImage", "Issue", "check", "convert", "digits_detection", "read_any", "read_coco", "read_voc", "read_yolo",
     "shapes_detection", "sniff_format", "to_coco_dict", "validate", "write_any", "write_coco", "write_voc", "write_yolo",
 ]
