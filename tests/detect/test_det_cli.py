@@ -55,7 +55,9 @@ def test_train_eval_predict_export(cli, tmp_path):
     assert (tmp_path / "pred" / f"{img.stem}_boxes.png").exists() and (tmp_path / "pred" / "clip_boxes.mp4").exists()
     code, out, err = cli("detect", "export", str(run))
     assert code == 0, err
-    assert float(out.split("max |diff| vs eager ")[1].split(")")[0]) < 1e-3
+    assert "outputs detections" in out and float(out.split("max |diff| vs eager ")[1].split(")")[0]) < 1e-3
+    code, out, err = cli("detect", "export", str(run), "--no-postprocess", "--out", str(tmp_path / "dense.onnx"))
+    assert code == 0 and "outputs boxes, scores" in out, err
 
 
 def test_explain_a_box(cli, tmp_path):

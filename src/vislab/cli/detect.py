@@ -81,12 +81,13 @@ def predict(checkpoint: str, inputs: tuple[str, ...], config_path: str | None, *
 @click.argument("checkpoint")
 @config_options(DetExportConfig)
 def export(checkpoint: str, config_path: str | None, **options) -> None:
-    """Export CHECKPOINT to ONNX (dense boxes and scores), checked against the eager model."""
+    """Export CHECKPOINT to ONNX -- pixels in, detections (M, 7) out, NMS in the graph (--no-postprocess: dense
+    boxes and scores) -- and check it against the eager model with onnxruntime."""
     from vislab.tasks.detect_export import export as run
 
     cfg = build_config(DetExportConfig, config_path, {**options, "checkpoint": checkpoint})
     res = run(cfg)
-    click.echo(f"onnx: {res['path']}  (max |diff| vs eager {res['max_abs_diff']:.2e})")
+    click.echo(f"onnx: {res['path']}  (outputs {', '.join(res['outputs'])}; max |diff| vs eager {res['max_abs_diff']:.2e})")
 
 
 @group.command()

@@ -1,7 +1,27 @@
-"""``vislab detect export``: ONNX of a detector, checked against eager with onnxruntime."""
+"""``vislab detect export``: ONNX of a detector with its post-processing in the graph, checked against eager.
+
+By default the graph goes from pixels to detections::
+
+    images (B, 3, H, W) float in [0, 1]
+      -> normalise (the checkpoint's mean/std) -> the detector's dense boxes (B, L, 4) and class scores (B, L, K)
+      -> ONNX NonMaxSuppression (per image and class: score > --score-thresh, IoU > the model's nms_iou suppressed,
+         at most max_det per class)
+      -> detections (M, 7): image index, x1, y1, x2, y2, score, class (0-based), ordered by image, class, score
+
+``--no-postprocess`` exports the dense outputs only (normalised input, ``boxes``, ``scores``), for runtimes that
+bring their own NMS. Either way the file is run with onnxruntime on random input and compared with the eager
+model; the exporter is torch's TorchScript-based one (the NMS node is written by :class:`_NMS`'s symbolic).
+
+Example:
+    >>> from vislab.models.det_yolo import yolo_tiny
+    >>> g = EndToEnd(yolo_tiny(num_classes=2, width=8).eval(), [0.5] * 3, [0.25] * 3, score_thresh=0.0)
+    >>> g(torch.rand(2, 3, 32, 32)).shape[1]
+    7
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchvision.ops import nms
 
 from vislab.core.config import opt
 from vislab.tasks.detect import TASK
@@ -16,11 +37,59 @@ from vislab.tasks.detect import TASK
 
 @dataclass
 class DetExportConfig:
-    """``vislab detect export``: ONNX with the dense outputs (boxes, class scores), checked against eager."""
+    """``vislab detect export``: ONNX from pixels to detections (NMS in the graph), checked against eager."""
 
     checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
     out: str = opt("", "output file (default: <run>/model.onnx)")
+    postprocess: bool = opt(True, "normalisation + score threshold + per-class NMS in the graph (output detections (M, 7)); "
+                                  "--no-postprocess: dense boxes and scores of a normalised input")
+    score_thresh: float = opt(0.05, "with --postprocess: keep detections scoring above this")
     opset: int = opt(17, "ONNX opset")
+
+
+class _NMS(torch.autograd.Function):
+    """Batched per-class NMS with ONNX ``NonMaxSuppression`` semantics: ``boxes (B, N, 4)``, ``scores (B, K, N)`` ->
+    ``selected (M, 3)`` rows of (image, class, box index), by image, class, then falling score."""
+
+    @staticmethod
+    def forward(ctx, boxes: torch.Tensor, scores: torch.Tensor, max_per_class: torch.Tensor, iou: torch.Tensor, score_thresh: torch.Tensor):
+        rows = []
+        for b in range(boxes.shape[0]):
+            for c in range(scores.shape[1]):
+                s = scores[b, c]
+                cand = torch.nonzero(s > score_thresh).squeeze(1)
+                keep = cand[nms(boxes[b, cand], s[cand], float(iou))][: int(max_per_class)]
+                rows.append(torch.stack([torch.full_like(keep, b), torch.full_like(keep, c), keep], 1))
+        return torch.cat(rows) if rows else torch.zeros(0, 3, dtype=torch.long)
+
+    @staticmethod
+    def symbolic(g, boxes, scores, max_per_class, iou, score_thresh):
+        return g.op("NonMaxSuppression", boxes, scores, max_per_class, iou, score_thresh)
+
+
+class EndToEnd(nn.Module):
+    """Pixels ``(B, 3, H, W)`` in [0, 1] -> detections ``(M, 7)`` (see the module docstring) for a model with
+    ``forward_raw`` (dense boxes and class scores)."""
+
+    def __init__(self, model: nn.Module, mean: list[float], std: list[float], score_thresh: float = 0.05):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        self.register_buffer("max_per_class", torch.tensor([int(getattr(model, "max_det", 100))]))
+        self.register_buffer("iou", torch.tensor([float(getattr(model, "nms_iou", 0.6))]))
+        self.register_buffer("score_thresh", torch.tensor([float(score_thresh)]))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - self.mean) / self.std
+        boxes, scores = self.model.forward_raw(x)
+        h, w = images.shape[-2:]
+        boxes = torch.stack([boxes[..., 0].clamp(0, w), boxes[..., 1].clamp(0, h), boxes[..., 2].clamp(0, w), boxes[..., 3].clamp(0, h)], -1)
+        sel = _NMS.apply(boxes, scores.transpose(1, 2), self.max_per_class, self.iou, self.score_thresh)
+        img, cls, idx = sel[:, 0], sel[:, 1], sel[:, 2]
+        picked = boxes[img, idx]
+        score = scores[img, idx, cls]
+        return torch.cat([img[:, None].to(picked.dtype), picked, score[:, None], cls[:, None].to(picked.dtype)], 1)
 
 
 class _Dense(nn.Module):
@@ -32,9 +101,28 @@ class _Dense(nn.Module):
         return self.model.forward_raw(x)
 
 
+def compare_detections(got: np.ndarray, ref: np.ndarray) -> float:
+    """Largest difference between two ``(M, 7)`` detection tables as sets of rows (NMS may order equal scores
+    differently); inf when they do not select the same boxes."""
+    if got.shape != ref.shape:
+        return float("inf")
+    if not len(got):
+        return 0.0
+
+    def rows(a: np.ndarray) -> np.ndarray:  # sort by image, class, then the box rounded to 0.01 px
+        key = np.concatenate([a[:, [0, 6]], a[:, 1:5].round(2)], 1)
+        return a[np.lexsort(key.T[::-1])]
+
+    g, r = rows(got), rows(ref)
+    if not np.array_equal(g[:, [0, 6]], r[:, [0, 6]]):
+        return float("inf")
+    return float(np.abs(g - r).max())
+
+
 def export(cfg: DetExportConfig) -> dict[str, Any]:
-    """ONNX of the dense outputs ``boxes (B, L, 4)``, ``scores (B, L, K)`` (post-processing stays outside,
-    see :func:`vislab.models.det_post.postprocess`); checked against eager with onnxruntime."""
+    """Write the ONNX file of ``cfg.checkpoint`` and check it against eager with onnxruntime."""
+    import onnxruntime as ort
+
     from vislab.core.errors import ModelError
     from vislab.engine.checkpoint import load_model
 
@@ -42,15 +130,29 @@ def export(cfg: DetExportConfig) -> dict[str, Any]:
     if not hasattr(model, "forward_raw"):
         raise ModelError(f"export: expected a model with dense outputs (yolo_tiny), got {state['model']}")
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "model.onnx"
-    x = torch.randn(1, 3, *state["img_size"])
-    wrapped = _Dense(model).eval()  # export restores the wrapper's mode on every submodule: eval it
-    torch.onnx.export(wrapped, (x,), str(out), input_names=["images"], output_names=["boxes", "scores"], opset_version=cfg.opset,
-                      dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}}, dynamo=False)
-    import onnxruntime as ort
-
+    h, w = state["img_size"]
+    gen = torch.Generator().manual_seed(0)
+    if cfg.postprocess:
+        graph = EndToEnd(model, state["mean"], state["std"], cfg.score_thresh).eval()
+        x = torch.rand(2, 3, h, w, generator=gen)
+        names, outputs = ["detections"], {"images": {0: "batch"}, "detections": {0: "detections"}}
+    else:
+        graph = _Dense(model).eval()  # export restores the wrapper's mode on every submodule: eval it
+        x = torch.randn(2, 3, h, w, generator=gen)
+        names, outputs = ["boxes", "scores"], {"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}}
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice and its advanced-indexing note
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, torch.jit.TracerWarning))
+        torch.onnx.export(graph, (x,), str(out), input_names=["images"], output_names=names, opset_version=cfg.opset,
+                          dynamic_axes=outputs, dynamo=False)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = torch.rand(3, 3, h, w, generator=gen) if cfg.postprocess else torch.randn(3, 3, h, w, generator=gen)  # another batch size
     got = sess.run(None, {"images": x.numpy()})
     with torch.no_grad():
-        ref = wrapped(x)
+        ref = graph(x)
+    if cfg.postprocess:
+        diff = compare_detections(got[0], ref.numpy())
+        if not np.isfinite(diff):
+            raise ModelError(f"export: expected onnxruntime to select the eager model's {len(ref)} detections, got {len(got[0])} different ones")
+        return {"path": str(out), "max_abs_diff": diff, "outputs": names, "n_detections": len(ref)}
     diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref, strict=True))
-    return {"path": str(out), "max_abs_diff": diff}
+    return {"path": str(out), "max_abs_diff": diff, "outputs": names}
