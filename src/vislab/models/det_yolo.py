@@ -6,7 +6,7 @@ Readable and fast on a CPU::
       -> backbone: multi-scale features, the built-in tiny CNN (strides 4, 8, 16; the last 3 levels used) or any
          registry classifier's ``feature_pyramid`` (``backbone="resnet18"``, ``"timm:..."``)
       -> neck: FPN-lite (1x1 laterals, top-down nearest upsampling + add, 3x3 smoothing)  -> (B, C_n, H_l, W_l)
-      -> head, shared over levels: class logits (K), box distances l, t, r, b (softplus x stride), centerness
+      -> head, shared over levels (GroupNorm, as in FCOS): class logits (K), box distances l, t, r, b (softplus x stride), centerness
     per location: box = (x - l, y - t, x + r, y + b), score = sqrt(sigmoid(cls) * sigmoid(centerness))
 
 Training targets (FCOS): a location is positive for a box when it lies inside the box, within
@@ -41,6 +41,13 @@ from vislab.models.det_post import postprocess
 
 def _cba(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU(inplace=True))
+
+
+def _cgn(c: int) -> nn.Sequential:
+    """Conv-GroupNorm-SiLU for the head shared over pyramid levels: BatchNorm there would normalise each level with
+    its own batch statistics in training but with running statistics blended over all levels in evaluation --
+    measured: boxes 1.5-2 px too large per side at test time (AP75 0.03-0.08), unbiased in training mode."""
+    return nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.GroupNorm(math.gcd(c, 8), c), nn.SiLU(inplace=True))
 
 
 class _Res(nn.Module):
@@ -92,7 +99,7 @@ class YoloDetector(nn.Module):
         self.strides = [128 // f.shape[-1] for f in feats]
         self.lateral = nn.ModuleList([nn.Conv2d(f.shape[1], neck_width, 1) for f in feats])
         self.smooth = nn.ModuleList([_cba(neck_width, neck_width) for _ in feats])
-        self.tower = nn.Sequential(_cba(neck_width, neck_width), _cba(neck_width, neck_width))
+        self.tower = nn.Sequential(_cgn(neck_width), _cgn(neck_width))  # shared by the levels: GroupNorm, not BatchNorm
         self.cls = nn.Conv2d(neck_width, num_classes, 3, padding=1)
         self.reg = nn.Conv2d(neck_width, 4, 3, padding=1)
         self.ctr = nn.Conv2d(neck_width, 1, 3, padding=1)
