@@ -74,3 +74,13 @@ def test_explain_a_box(cli, tmp_path):
     assert (run / "explain" / f"{img.stem}_explain.png").exists()
     code, _, err = cli("detect", "explain", str(run), str(img), "--box", "500", "--score-thresh", "0.99")
     assert code == 2 and "--box 500" in err
+
+
+def test_generate_digits_detection(cli, tmp_path):
+    code, out, err = cli("data", "generate-detection", str(tmp_path / "d"), "--kind", "digits", "--count", "4", "--classes", "10", "--to", "yolo")
+    assert code == 0 and "wrote 4 images" in out, err
+    assert "no problems" in cli("data", "validate", str(tmp_path / "d" / "data.yaml"))[1]
+    names = (tmp_path / "d" / "data.yaml").read_text()
+    assert "'9'" in names or '"9"' in names or "- 9" in names or "9:" in names, names
+    code, _, err = cli("data", "generate-detection", str(tmp_path / "e"), "--kind", "digits", "--classes", "11")
+    assert code == 2 and "expected 1..10 for digits, got 11" in err

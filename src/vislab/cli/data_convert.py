@@ -60,20 +60,27 @@ def validate_cmd(src: str, fmt: str, split: str) -> None:
 @group.command(name="generate-detection")
 @click.argument("dst")
 @click.option("--to", "to", type=click.Choice(_FORMATS), default="coco", show_default=True, help="format to write")
+@click.option("--kind", type=click.Choice(("shapes", "digits")), default="shapes", show_default=True,
+              help="shapes (circles, squares, ...) or digits (scikit-learn's handwritten digits) on noisy backgrounds")
 @click.option("--count", default=200, show_default=True, help="images")
-@click.option("--classes", default=3, show_default=True, help="shape classes")
+@click.option("--classes", default=3, show_default=True, help="classes (shapes: up to 8; digits: up to 10)")
 @click.option("--size", default=64, show_default=True, help="image size (pixels)")
 @click.option("--objects", default="0,3", show_default=True, help="objects per image: min,max")
 @click.option("--seed", default=0, show_default=True, help="random seed")
-def generate_detection(dst: str, to: str, count: int, classes: int, size: int, objects: str, seed: int) -> None:
-    """Write a generated detection dataset (shapes on noisy backgrounds, boxes and masks) to DST."""
+def generate_detection(dst: str, to: str, kind: str, count: int, classes: int, size: int, objects: str, seed: int) -> None:
+    """Write a generated detection dataset (shapes or digits on noisy backgrounds, boxes and masks) to DST."""
     from vislab.core.errors import ConfigError
-    from vislab.data.detection import shapes_detection, write_any
+    from vislab.data.detection import digits_detection, shapes_detection, write_any
 
     try:
         lo, hi = (int(v) for v in objects.split(","))
     except ValueError:
         raise ConfigError(f"--objects: expected min,max, got {objects!r}") from None
-    ds = shapes_detection(count, classes, size, seed, (lo, hi), masks=to == "coco")
+    if kind == "digits":
+        if not 1 <= classes <= 10:
+            raise ConfigError(f"--classes: expected 1..10 for digits, got {classes}")
+        ds = digits_detection(count, size, seed, (lo, hi), masks=to == "coco", classes=classes)
+    else:
+        ds = shapes_detection(count, classes, size, seed, (lo, hi), masks=to == "coco")
     path = write_any(ds, dst, to)
     click.echo(f"wrote {len(ds)} images, {ds.n_objects()} objects -> {path}")
