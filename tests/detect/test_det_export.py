@@ -34,3 +34,26 @@ def test_onnx_graph_with_nms_equals_eager_inference(tmp_path, one_thread):
         assert np.abs(key(mine[:, 1:]) - key(ref)).max() < 1e-3
         total += len(ref)
     assert 5 < total < 3 * 1000  # something was kept and something was suppressed or thresholded
+
+
+def test_torchvision_detector_exports_with_its_postprocessing(tmp_path, one_thread):
+    import warnings
+
+    from vislab.core.registry import MODELS
+    from vislab.tasks.detect_export import TorchvisionEndToEnd, compare_detections
+
+    torch.manual_seed(0)
+    det = MODELS.build("fasterrcnn_tiny", num_classes=2, img_size=64, score_thresh=0.0).eval()
+    graph = TorchvisionEndToEnd(det, [0.5] * 3, [0.25] * 3, score_thresh=0.0).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (torch.rand(1, 3, 64, 64),), str(tmp_path / "f.onnx"), input_names=["images"], output_names=["detections"],
+                          opset_version=17, dynamic_axes={"detections": {0: "n"}}, dynamo=False)
+    sess = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 64, 64)
+    got = sess.run(None, {"images": x.numpy()})[0]
+    with torch.no_grad():
+        ref = det((x - 0.5) / 0.25)[0]
+    assert len(ref["boxes"]) > 0 and got.shape == (len(ref["boxes"]), 7)
+    table = np.concatenate([np.zeros((len(got), 1)), ref["boxes"].numpy(), ref["scores"].numpy()[:, None], ref["labels"].numpy()[:, None]], 1)
+    assert compare_detections(got, table.astype(np.float32)) < 1e-3

@@ -8,8 +8,10 @@ By default the graph goes from pixels to detections::
          at most max_det per class)
       -> detections (M, 7): image index, x1, y1, x2, y2, score, class (0-based), ordered by image, class, score
 
-``--no-postprocess`` exports the dense outputs only (normalised input, ``boxes``, ``scores``), for runtimes that
-bring their own NMS. Either way the file is run with onnxruntime on random input and compared with the eager
+The torchvision detectors (Faster / Mask R-CNN, RetinaNet, FCOS, SSD) export the same way with their own
+post-processing in the graph (torchvision's ONNX support), one image per run (batch 1; mask outputs are left
+out). ``--no-postprocess`` exports the dense outputs of ``yolo_tiny`` only (normalised input, ``boxes``,
+``scores``), for runtimes that bring their own NMS. Either way the file is run with onnxruntime on random input and compared with the eager
 model; the exporter is torch's TorchScript-based one (the NMS node is written by :class:`_NMS`'s symbolic).
 
 Example:
@@ -92,6 +94,23 @@ class EndToEnd(nn.Module):
         return torch.cat([img[:, None].to(picked.dtype), picked, score[:, None], cls[:, None].to(picked.dtype)], 1)
 
 
+class TorchvisionEndToEnd(nn.Module):
+    """One image ``(1, 3, H, W)`` in [0, 1] -> detections ``(M, 7)`` for a
+    :class:`~vislab.models.det_torchvision.TorchvisionDetector` (its own score threshold and NMS, then ``score_thresh``)."""
+
+    def __init__(self, det: nn.Module, mean: list[float], std: list[float], score_thresh: float = 0.05):
+        super().__init__()
+        self.net, self.offset, self.score_thresh = det.net, det.offset, score_thresh
+        self.register_buffer("mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(-1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        o = self.net([(images[0] - self.mean) / self.std])[0]
+        keep = o["scores"] > self.score_thresh
+        boxes, scores, labels = o["boxes"][keep], o["scores"][keep], (o["labels"][keep] - self.offset).to(o["boxes"].dtype)
+        return torch.cat([torch.zeros_like(scores)[:, None], boxes, scores[:, None], labels[:, None]], 1)
+
+
 class _Dense(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -126,16 +145,23 @@ def export(cfg: DetExportConfig) -> dict[str, Any]:
     from vislab.core.errors import ModelError
     from vislab.engine.checkpoint import load_model
 
+    from vislab.models.det_torchvision import TorchvisionDetector
+
     model, state = load_model(cfg.checkpoint, task=TASK)
-    if not hasattr(model, "forward_raw"):
-        raise ModelError(f"export: expected a model with dense outputs (yolo_tiny), got {state['model']}")
+    dense = hasattr(model, "forward_raw")
+    if not dense and not isinstance(model, TorchvisionDetector):
+        raise ModelError(f"export: expected yolo_tiny or a torchvision detector, got {state['model']}")
+    if not dense and not cfg.postprocess:
+        raise ModelError(f"export --no-postprocess: expected a model with dense outputs (yolo_tiny), got {state['model']}")
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "model.onnx"
     h, w = state["img_size"]
     gen = torch.Generator().manual_seed(0)
+    batch = 2 if dense else 1  # torchvision's detectors export for one image at a time
     if cfg.postprocess:
-        graph = EndToEnd(model, state["mean"], state["std"], cfg.score_thresh).eval()
-        x = torch.rand(2, 3, h, w, generator=gen)
-        names, outputs = ["detections"], {"images": {0: "batch"}, "detections": {0: "detections"}}
+        make = EndToEnd if dense else TorchvisionEndToEnd
+        graph = make(model, state["mean"], state["std"], cfg.score_thresh).eval()
+        x = torch.rand(batch, 3, h, w, generator=gen)
+        names, outputs = ["detections"], {"detections": {0: "detections"}, **({"images": {0: "batch"}} if dense else {})}
     else:
         graph = _Dense(model).eval()  # export restores the wrapper's mode on every submodule: eval it
         x = torch.randn(2, 3, h, w, generator=gen)
@@ -145,7 +171,8 @@ def export(cfg: DetExportConfig) -> dict[str, Any]:
         torch.onnx.export(graph, (x,), str(out), input_names=["images"], output_names=names, opset_version=cfg.opset,
                           dynamic_axes=outputs, dynamo=False)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    x = torch.rand(3, 3, h, w, generator=gen) if cfg.postprocess else torch.randn(3, 3, h, w, generator=gen)  # another batch size
+    n = 3 if dense else 1  # another batch size where the graph allows it
+    x = torch.rand(n, 3, h, w, generator=gen) if cfg.postprocess else torch.randn(n, 3, h, w, generator=gen)
     got = sess.run(None, {"images": x.numpy()})
     with torch.no_grad():
         ref = graph(x)
