@@ -2,9 +2,11 @@
 
 :func:`coco_evaluate` scores detections (COCO results: ``image_id, category_id, bbox [x, y, w, h], score``)
 against a COCO ground-truth dict: AP@[.50:.95], AP50, AP75, AP small/medium/large, AR@1/10/100,
-AR small/medium/large, per-class AP and the precision-recall curves. ``backend="pycocotools"`` runs
-the reference implementation on the same input (used by the parity test and ``bench/eval_speed.py``).
-:class:`DetectionMetrics` is the trainer-facing accumulator (``update`` / ``sync`` / ``compute``).
+AR small/medium/large, per-class AP and the precision-recall curves; ``iou_type="segm"`` scores instance
+masks (COCO RLE ``segmentation``, see :func:`encode_masks`) the same way. ``backend="pycocotools"`` runs
+the reference implementation on the same input (used by the parity tests and ``bench/eval_speed.py``).
+:class:`DetectionMetrics` is the trainer-facing accumulator (``update`` / ``sync`` / ``compute``); when the
+predictions and targets carry masks it reports mask AP beside box AP (``mask_map``, ``mask_map50``, ...).
 
 Example:
     >>> gt = {"images": [{"id": 1, "width": 10, "height": 10}], "categories": [{"id": 1, "name": "a"}],
@@ -68,27 +70,69 @@ def coco_evaluate(gt: dict, dets: list[dict], backend: str = "faster", iou_type:
             "recall_thresholds": np.asarray(ev.params.recThrs)}
 
 
-def detections_to_coco(image_id: int, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> list[dict]:
-    """COCO results of one image from ``boxes (N, 4) xyxy``, ``scores (N,)``, ``labels (N,)`` (0-based; ids are label+1)."""
-    return [{"image_id": int(image_id), "category_id": int(c) + 1, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
-             "score": float(s)} for b, s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True)]
+MASK_STAT_NAMES = tuple(f"mask_{n}" for n in STAT_NAMES)
+
+
+def encode_masks(masks: np.ndarray | torch.Tensor, thresh: float = 0.5) -> list[dict]:
+    """COCO RLEs (``{"size": [H, W], "counts": str}``, pycocotools' encoding) of ``masks (N, H, W)``: binary,
+    or probabilities binarised at ``thresh``.
+
+    Example:
+        >>> m = np.zeros((1, 4, 5), np.uint8); m[0, 1:3, 2:4] = 1
+        >>> encode_masks(m)
+        [{'size': [4, 5], 'counts': '92203'}]
+    """
+    from faster_coco_eval.core.mask import encode
+
+    m = masks.detach().float().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
+    if m.dtype.kind == "f":
+        m = m >= thresh
+    if len(m) == 0:
+        return []
+    rles = encode(np.asfortranarray(m.astype(np.uint8).transpose(1, 2, 0)))
+    return [{"size": [int(v) for v in r["size"]], "counts": r["counts"].decode() if isinstance(r["counts"], bytes) else r["counts"]} for r in rles]
+
+
+def mask_area(rle: dict) -> float:
+    """Pixel count of a COCO RLE."""
+    from faster_coco_eval.core.mask import area
+
+    return float(area({**rle, "counts": rle["counts"].encode() if isinstance(rle["counts"], str) else rle["counts"]}))
+
+
+def detections_to_coco(image_id: int, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: list[dict] | None = None) -> list[dict]:
+    """COCO results of one image from ``boxes (N, 4) xyxy``, ``scores (N,)``, ``labels (N,)`` (0-based; ids are label+1)
+    and optionally ``masks``, one RLE per detection (:func:`encode_masks`), as ``segmentation``."""
+    out = [{"image_id": int(image_id), "category_id": int(c) + 1, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+            "score": float(s)} for b, s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True)]
+    if masks is not None:
+        for r, m in zip(out, masks, strict=True):
+            r["segmentation"] = m
+    return out
 
 
 class DetectionMetrics:
     """Accumulates predictions and targets per image; COCO metrics over all processes.
 
     ``update(preds, targets)`` takes lists (one per image) of dicts with ``boxes (N, 4)`` xyxy,
-    ``labels (N,)`` and, for predictions, ``scores (N,)``.
+    ``labels (N,)`` and, for predictions, ``scores (N,)``. When both carry ``masks (N, H, W)`` (targets
+    binary, predictions binary or probabilities, binarised at 0.5), they are kept as RLEs and scored too.
     """
 
     def __init__(self, classes: list[str]):
         self.classes = list(classes)
-        self.items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # per image: gt boxes, gt labels, pred boxes, pred scores, pred labels, (gt RLEs, pred RLEs) or None
+        self.items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[list[dict], list[dict]] | None]] = []
 
     def update(self, preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]]) -> None:
         for p, t in zip(preds, targets, strict=True):
+            masks = (encode_masks(t["masks"]), encode_masks(p["masks"])) if "masks" in p and "masks" in t else None
             self.items.append((t["boxes"].detach().float().cpu().numpy(), t["labels"].cpu().numpy(), p["boxes"].detach().float().cpu().numpy(),
-                               p["scores"].detach().float().cpu().numpy(), p["labels"].cpu().numpy()))
+                               p["scores"].detach().float().cpu().numpy(), p["labels"].cpu().numpy(), masks))
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self.items) and all(it[5] is not None for it in self.items)
 
     def sync(self) -> None:
         import torch.distributed as dist
@@ -98,25 +142,39 @@ class DetectionMetrics:
             dist.all_gather_object(gathered, self.items)
             self.items = [it for part in gathered for it in part]
 
-    def coco(self) -> tuple[dict, list[dict]]:
-        """The ground truth as a COCO dict and the predictions as COCO results."""
+    def coco(self, iou_type: str = "bbox") -> tuple[dict, list[dict]]:
+        """The ground truth as a COCO dict and the predictions as COCO results (``iou_type="segm"``: with the
+        masks as RLE ``segmentation`` and the ground truth's ``area`` the mask's, as COCO has it)."""
+        segm = iou_type == "segm"
         images, anns, dets = [], [], []
-        for i, (gb, gl, pb, ps, pl) in enumerate(self.items, 1):
-            images.append({"id": i, "width": 0, "height": 0})
-            for b, c in zip(gb.tolist(), gl.tolist(), strict=True):
-                w, h = b[2] - b[0], b[3] - b[1]
-                anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c) + 1, "bbox": [b[0], b[1], w, h], "area": w * h, "iscrowd": 0})
-            dets += detections_to_coco(i, pb, ps, pl)
+        for i, (gb, gl, pb, ps, pl, masks) in enumerate(self.items, 1):
+            gm, pm = masks if segm and masks is not None else (None, None)
+            h, w = (gm[0] if gm else pm[0] if pm else {"size": [0, 0]})["size"]
+            images.append({"id": i, "width": w, "height": h})
+            for j, (b, c) in enumerate(zip(gb.tolist(), gl.tolist(), strict=True)):
+                bw, bh = b[2] - b[0], b[3] - b[1]
+                a = {"id": len(anns) + 1, "image_id": i, "category_id": int(c) + 1, "bbox": [b[0], b[1], bw, bh], "area": bw * bh, "iscrowd": 0}
+                if segm:
+                    a.update(segmentation=gm[j], area=mask_area(gm[j]))
+                anns.append(a)
+            for d in detections_to_coco(i, pb, ps, pl, pm if segm else None):
+                if segm:  # COCO segm results: the box and the area (which decides the size range) come from the mask
+                    del d["bbox"]
+                dets.append(d)
         cats = [{"id": k + 1, "name": n} for k, n in enumerate(self.classes)]
         return {"images": images, "annotations": anns, "categories": cats}, dets
 
     def compute_full(self) -> dict[str, Any]:
-        gt, dets = self.coco()
-        return coco_evaluate(gt, dets)
+        """Box metrics (:func:`coco_evaluate`); with masks, also ``mask``: the same for the masks, and ``mask_*`` scalars."""
+        r = coco_evaluate(*self.coco())
+        if self.has_masks:
+            m = coco_evaluate(*self.coco("segm"), iou_type="segm")
+            r.update({f"mask_{n}": m[n] for n in STAT_NAMES}, mask=m)
+        return r
 
     def compute(self) -> dict[str, float]:
         r = self.compute_full()
-        return {n: r[n] for n in STAT_NAMES}
+        return {n: r[n] for n in STAT_NAMES + MASK_STAT_NAMES if n in r}
 
 
 def plot_pr_curves(result: dict[str, Any], classes: list[str], path, title: str = "precision-recall (IoU 0.5)"):

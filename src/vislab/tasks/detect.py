@@ -5,9 +5,11 @@ Evaluation, prediction, drawing and export live in :mod:`vislab.tasks.detect_inf
 Data: ``--data shapes`` generates several shapes per image (boxes and masks; empty images included),
 or a path to a COCO JSON, YOLO data.yaml or VOC folder (validated first: every bad box, unknown class or
 size mismatch is named by file). Images are resized to ``--img-size`` squares (boxes scaled with them)
-and held in memory as uint8. Batches follow the classification rule: global batches from a permutation
+and held in memory as uint8. Instance masks are carried only for models that need them (``maskrcnn_*``,
+registered with ``masks=True``): resized with the image (nearest), flipped with it, and put in the targets as
+``"masks": (n, S, S) uint8``. Batches follow the classification rule: global batches from a permutation
 seeded by (seed, epoch), each process takes ``batch[rank::world]``; horizontal flips are drawn per
-global batch and applied to images and boxes together.
+global batch and applied to images, boxes and masks together (:func:`hflip`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import ConfigError, DataError
+from vislab.core.registry import MODELS
 from vislab.data.loaders import epoch_generator, global_batches
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
@@ -58,7 +61,7 @@ class DetModelConfig:
     """Which detector, and its post-processing."""
 
     model: str = opt("yolo_tiny", "detector: yolo_tiny (vislab's anchor-free one-stage), or a torchvision one (see `vislab models list --task detect`)")
-    backbone: str = opt("tiny", "yolo_tiny backbone: tiny, or any registry classifier (resnet18, timm:<name>)")
+    backbone: str = opt("tiny", "backbone of yolo_tiny, fasterrcnn_tiny, maskrcnn_tiny: tiny, or any registry classifier (resnet18, timm:<name>)")
     width: int = opt(16, "width of the tiny backbone")
     score_thresh: float = opt(0.05, "drop detections scoring below this")
     nms_iou: float = opt(0.6, "per-class NMS IoU threshold")
@@ -85,7 +88,8 @@ class DetectConfig:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class DetSplit:
-    """Images ``(N, 3, S, S)`` uint8 and per-image targets ``{"boxes": (n, 4) xyxy, "labels": (n,)}`` at that size."""
+    """Images ``(N, 3, S, S)`` uint8 and per-image targets ``{"boxes": (n, 4) xyxy, "labels": (n,)}`` at that size
+    (and ``"masks": (n, S, S) uint8`` when loaded with masks)."""
 
     images: torch.Tensor
     targets: list[dict[str, torch.Tensor]]
@@ -100,8 +104,16 @@ class DetSplit:
         return DetSplit(self.images[idx], [self.targets[i] for i in idx], self.classes, [self.files[i] for i in idx], self.name)
 
 
-def from_dataset(ds, size: int) -> DetSplit:
-    """Resize every image of a :class:`~vislab.data.detection.DetDataset` to ``size x size`` (boxes scaled)."""
+def from_dataset(ds, size: int, masks: bool = False) -> DetSplit:
+    """Resize every image of a :class:`~vislab.data.detection.DetDataset` to ``size x size`` (boxes scaled; with
+    ``masks``, the instance masks resized by nearest neighbour, and a :class:`DataError` if an image has none).
+
+    Example:
+        >>> from vislab.data.detection import shapes_detection
+        >>> s = from_dataset(shapes_detection(2, size=48, objects=(1, 2)), 32, masks=True)
+        >>> s.images.shape, s.targets[0]["masks"].shape[1:], s.targets[0]["masks"].dtype
+        (torch.Size([2, 3, 32, 32]), torch.Size([32, 32]), torch.uint8)
+    """
     from vislab.data.detection.core import load_pixels
 
     imgs, targets = torch.empty(len(ds), 3, size, size, dtype=torch.uint8), []
@@ -113,24 +125,33 @@ def from_dataset(ds, size: int) -> DetSplit:
             a = F.interpolate(a[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255).byte()
         imgs[i] = a
         scale = torch.tensor([size / im.width, size / im.height] * 2)
-        targets.append({"boxes": torch.from_numpy(im.boxes).float() * scale, "labels": torch.from_numpy(im.labels).long()})
+        t = {"boxes": torch.from_numpy(im.boxes).float() * scale, "labels": torch.from_numpy(im.labels).long()}
+        if masks:
+            if im.masks is None or len(im.masks) != len(im.labels):
+                raise DataError(f"dataset {ds.source or '<memory>'}: expected instance masks for a mask model (COCO 'segmentation' "
+                                f"polygons or RLE), got none for image '{im.file}'")
+            m = torch.from_numpy(np.asarray(im.masks)).to(torch.uint8)
+            if m.shape[1:] != (size, size) and len(m):
+                m = F.interpolate(m[None].float(), size=(size, size), mode="nearest-exact")[0].to(torch.uint8)
+            t["masks"] = m.reshape(-1, size, size)
+        targets.append(t)
     return DetSplit(imgs, targets, list(ds.classes), [im.file for im in ds.images], ds.source)
 
 
-def load_splits(cfg: DetDataConfig) -> tuple[DetSplit, DetSplit | None]:
-    """Train and validation splits of ``cfg`` (validated, resized, in memory)."""
+def load_splits(cfg: DetDataConfig, masks: bool = False) -> tuple[DetSplit, DetSplit | None]:
+    """Train and validation splits of ``cfg`` (validated, resized, in memory; with ``masks``, instance masks in the targets)."""
     from vislab.data.detection import check, read_any, shapes_detection
 
     if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
         raise ConfigError(f"--objects: expected min,max with 0 <= min <= max, got {cfg.objects}")
     if cfg.data == "shapes":
-        kw = {"classes": cfg.synth_classes, "size": cfg.img_size, "objects": tuple(cfg.objects), "masks": False}
-        tr = from_dataset(shapes_detection(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size)
-        va = from_dataset(shapes_detection(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size)
+        kw = {"classes": cfg.synth_classes, "size": cfg.img_size, "objects": tuple(cfg.objects), "masks": masks}
+        tr = from_dataset(shapes_detection(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size, masks)
+        va = from_dataset(shapes_detection(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size, masks)
         return tr, va
-    full = from_dataset(check(read_any(cfg.data, cfg.det_format)), cfg.img_size)
+    full = from_dataset(check(read_any(cfg.data, cfg.det_format, masks=masks)), cfg.img_size, masks)
     if cfg.val_data:
-        va = from_dataset(check(read_any(cfg.val_data, cfg.det_format, split="val")), cfg.img_size)
+        va = from_dataset(check(read_any(cfg.val_data, cfg.det_format, split="val", masks=masks)), cfg.img_size, masks)
         if va.classes != full.classes:
             raise DataError(f"--val-data {cfg.val_data}: expected the classes of {cfg.data} {full.classes}, got {va.classes}")
         return full, va
@@ -149,6 +170,31 @@ class DetBatch:
     y: list[dict[str, torch.Tensor]]  # b target dicts on device
     n_global: int
     index: torch.Tensor
+
+
+def hflip(x: torch.Tensor, targets: list[dict[str, torch.Tensor]], flips: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """The joint augmentation: images ``x (B, C, H, W)`` and their targets (boxes, and masks when present)
+    mirrored horizontally where ``flips (B,)`` is true; everything else passes through unchanged.
+
+    Example:
+        >>> x = torch.zeros(1, 3, 4, 10)
+        >>> t = [{"boxes": torch.tensor([[1.0, 0, 3, 2]]), "labels": torch.tensor([0]), "masks": torch.zeros(1, 4, 10, dtype=torch.uint8)}]
+        >>> t[0]["masks"][0, 0, 1] = 1
+        >>> _, (f,) = hflip(x, t, torch.tensor([True]))
+        >>> f["boxes"].tolist(), f["masks"][0, 0].nonzero().flatten().tolist()
+        ([[7.0, 0.0, 9.0, 2.0]], [8])
+    """
+    w = x.shape[-1]
+    x = torch.where(flips.to(x.device)[:, None, None, None], x.flip(3), x)
+    out = []
+    for t, f in zip(targets, flips.tolist(), strict=True):
+        if f:
+            b = t["boxes"]
+            t = {**t, "boxes": torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)}
+            if "masks" in t:
+                t["masks"] = t["masks"].flip(-1)
+        out.append(t)
+    return x, out
 
 
 class DetStream:
@@ -175,16 +221,8 @@ class DetStream:
             local = gb[sel]
             flips = (torch.rand(len(gb), generator=epoch_generator(self.seed, epoch, salt=k + 1)) < 0.5)[sel] if self.flip else torch.zeros(len(local), dtype=torch.bool)
             x = self.images[local.to(self.device)].float().div_(255.0)
-            w = x.shape[-1]
-            f = flips.to(self.device)
-            x = torch.where(f[:, None, None, None], x.flip(3), x)
-            ys = []
-            for i, j in enumerate(local.tolist()):
-                t = self.split.targets[j]
-                b = t["boxes"]
-                if flips[i]:
-                    b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
-                ys.append({"boxes": b.to(self.device), "labels": t["labels"].to(self.device)})
+            ys = [{k: v.to(self.device) for k, v in self.split.targets[j].items()} for j in local.tolist()]
+            x, ys = hflip(x, ys, flips)  # --- the joint augmentation: images, boxes, masks ---
             x = (x - self.mean) / self.std
             yield DetBatch(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, ys, len(gb), local)
 
@@ -222,17 +260,30 @@ class DetectTask:
 # --------------------------------------------------------------------------------------------
 def build_model(mcfg: DetModelConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict[str, Any]]:
     """The detector and the arguments that rebuild it from a checkpoint."""
-    from vislab.core.registry import MODELS
+    import inspect
 
     entry = MODELS.get(mcfg.model)
     if entry.task != TASK:
         raise ConfigError(f"--model: expected a detection model ({', '.join(MODELS.list(task=TASK))}), got '{mcfg.model}' (task {entry.task!r})")
     args: dict[str, Any] = {"num_classes": num_classes, "score_thresh": mcfg.score_thresh, "nms_iou": mcfg.nms_iou, "max_det": mcfg.max_det}
+    params = inspect.signature(entry.fn).parameters
     if mcfg.model == "yolo_tiny":
         args.update(backbone=mcfg.backbone, width=mcfg.width, nms=mcfg.nms)
     else:
         args.update(img_size=img_size)
+        if "backbone" in params:  # fasterrcnn_tiny, maskrcnn_tiny
+            args.update(backbone=mcfg.backbone, width=mcfg.width)
     return MODELS.build(mcfg.model, **args), args
+
+
+def needs_masks(model: str) -> bool:
+    """Whether the registered detector ``model`` trains on instance masks (registered with ``masks=True``).
+
+    Example:
+        >>> needs_masks("maskrcnn_tiny"), needs_masks("yolo_tiny")
+        (True, False)
+    """
+    return bool(MODELS.get(model).meta.get("masks", False))
 
 
 def resolve_config(config_path: str | None, typed: dict[str, Any]) -> DetectConfig:
@@ -271,7 +322,7 @@ def _train_worker(cfg: DetectConfig, run_dir_s: str | None) -> Path:
     ctx = start(TASK, cfg, run_dir_s)
     device, dist, precision, run_dir = ctx.device, ctx.dist, ctx.precision, ctx.run_dir
     try:
-        tr, va = load_splits(cfg.data)
+        tr, va = load_splits(cfg.data, masks=needs_masks(cfg.model.model))
         mean, std = pixel_stats(tr)
         common = {"device": device, "mean": mean, "std": std, "rank": dist.rank, "world": dist.world, "channels_last": precision.channels_last}
         train_stream = DetStream(tr, cfg.data.batch_size, train=True, augment=cfg.data.augment, seed=tc.seed, **common)

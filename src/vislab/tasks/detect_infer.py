@@ -1,5 +1,9 @@
 """Detection: evaluate a checkpoint, predict on images / folders / videos (boxes drawn, COCO-JSON out).
 
+Mask models (``maskrcnn_*``) are evaluated on the split's instance masks too (``mask_map``, ``mask_map50``, ...
+beside the box metrics) and predict masks: drawn semi-transparent, one colour per instance, under the boxes,
+and written to ``detections.json`` as COCO RLE ``segmentation``.
+
 Export lives in :mod:`vislab.tasks.detect_export`."""
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import DataError
 from vislab.core.io import atomic_write_text
-from vislab.metrics.detection import STAT_NAMES, DetectionMetrics, plot_pr_curves
+from vislab.metrics.detection import MASK_STAT_NAMES, STAT_NAMES, DetectionMetrics, plot_pr_curves
 from vislab.tasks.detect import TASK, DetDataConfig, DetSplit, DetStream, load_splits
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -66,12 +70,29 @@ def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_s
     return metrics.compute_full()
 
 
-def draw_boxes(img: np.ndarray, boxes, labels, scores, classes: list[str], scale: int = 1) -> np.ndarray:
-    """``img (H, W, 3)`` uint8 with boxes and "class score" captions drawn (upscaled by ``scale``)."""
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)]
+
+
+def draw_boxes(img: np.ndarray, boxes, labels, scores, classes: list[str], scale: int = 1, masks=None, alpha: float = 0.45) -> np.ndarray:
+    """``img (H, W, 3)`` uint8 with boxes and "class score" captions drawn (upscaled by ``scale``); ``masks``
+    ``(N, H, W)`` (binary, or probabilities cut at 0.5) are blended in first, one colour per instance.
+
+    Example:
+        >>> img = np.zeros((8, 8, 3), np.uint8); m = np.zeros((1, 8, 8), bool); m[0, 2:4, 2:4] = True
+        >>> out = draw_boxes(img, [[1, 1, 6, 6]], [0], [0.9], ["a"], masks=m)
+        >>> out[3, 3].tolist() != [0, 0, 0], out[7, 7].tolist()
+        (True, [0, 0, 0])
+    """
     import cv2
 
     out = np.ascontiguousarray(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else img.copy())
-    palette = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)]
+    palette = PALETTE
+    for k, m in enumerate(np.asarray(masks) if masks is not None else []):
+        m = (m >= 0.5) if m.dtype.kind == "f" else m.astype(bool)
+        if scale > 1:
+            m = m.repeat(scale, 0).repeat(scale, 1)
+        col = np.array(palette[(k + 3) % len(palette)], np.float32)
+        out[m] = (out[m] * (1 - alpha) + col * alpha).round().astype(np.uint8)
     for b, c, s in zip(np.asarray(boxes).tolist(), np.asarray(labels).tolist(), np.asarray(scores).tolist(), strict=True):
         col = palette[int(c) % len(palette)]
         p0, p1 = (int(b[0] * scale), int(b[1] * scale)), (int(b[2] * scale), int(b[3] * scale))
@@ -84,14 +105,18 @@ def draw_boxes(img: np.ndarray, boxes, labels, scores, classes: list[str], scale
 def write_eval(out: Path, full: dict[str, Any], split: DetSplit, model: nn.Module, device, mean, std, prefix: str = "val") -> dict[str, float]:
     """metrics.json, per_class.csv, pr_curves.png and predictions.png (first 8 images) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    scalars = {n: full[n] for n in STAT_NAMES}
-    atomic_write_text(out / f"{prefix}_metrics.json", json.dumps({"split": prefix, "n_images": len(split), **scalars, "per_class": full["per_class"]}, indent=1))
+    scalars = {n: full[n] for n in STAT_NAMES + MASK_STAT_NAMES if n in full}
+    extra = {"mask_per_class": full["mask"]["per_class"]} if "mask" in full else {}
+    atomic_write_text(out / f"{prefix}_metrics.json", json.dumps({"split": prefix, "n_images": len(split), **scalars, "per_class": full["per_class"], **extra}, indent=1))
     atomic_write_text(out / f"{prefix}_per_class.csv", "class,ap\n" + "".join(f"{c},{v:.4f}\n" for c, v in full["per_class"].items()))
     plot_pr_curves(full, split.classes, out / f"{prefix}_pr_curves.png")
     with torch.no_grad():
         preds = model.eval()(_prep(split.images[:8], mean, std, device))
-    tiles = [draw_boxes(split.images[i].permute(1, 2, 0).numpy(), p["boxes"].cpu()[p["scores"] > 0.3], p["labels"].cpu()[p["scores"] > 0.3],
-                        p["scores"].cpu()[p["scores"] > 0.3], split.classes, scale=max(1, 256 // split.images.shape[-1])) for i, p in enumerate(preds)]
+    tiles = []
+    for i, p in enumerate(preds):
+        k = (p["scores"] > 0.3).cpu()
+        tiles.append(draw_boxes(split.images[i].permute(1, 2, 0).numpy(), p["boxes"].cpu()[k], p["labels"].cpu()[k], p["scores"].cpu()[k], split.classes,
+                                scale=max(1, 256 // split.images.shape[-1]), masks=p["masks"].cpu()[k].numpy() if "masks" in p else None))
     if tiles:
         from PIL import Image
 
@@ -108,7 +133,7 @@ def evaluate(cfg: DetEvalConfig) -> dict[str, Any]:
     dcfg = C.from_dict(DetDataConfig, state["config"]["data"])
     if cfg.data:
         dcfg = dataclasses.replace(dcfg, data=cfg.data, val_data="", det_format="auto")
-    tr, va = load_splits(dcfg)
+    tr, va = load_splits(dcfg, masks=getattr(model, "needs_masks", False))
     split = tr if cfg.split == "train" else va
     if split is None:
         raise DataError(f"dataset {dcfg.data}: expected a val split, got none (use --split train or a --val-split > 0 at training)")
@@ -119,7 +144,8 @@ def evaluate(cfg: DetEvalConfig) -> dict[str, Any]:
     full = evaluate_split(model, split, device, state["mean"], state["std"], cfg.batch_size)
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
     scalars = write_eval(out, full, split, model, device, state["mean"], state["std"], prefix=cfg.split)
-    return {"out": str(out), "n": len(split), **scalars, "per_class": full["per_class"]}
+    return {"out": str(out), "n": len(split), **scalars, "per_class": full["per_class"],
+            **({"mask_per_class": full["mask"]["per_class"]} if "mask" in full else {})}
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,7 +165,7 @@ def _inputs(paths: list[str]) -> list[Path]:
 
 @torch.no_grad()
 def detect_array(model: nn.Module, img: np.ndarray, state: dict[str, Any], device, score_thresh: float) -> dict[str, np.ndarray]:
-    """Detections on ``img (H, W, 3)`` uint8, in its own pixel coordinates."""
+    """Detections on ``img (H, W, 3)`` uint8, in its own pixel coordinates (mask models: also ``masks (N, H, W)`` bool)."""
     h, w = img.shape[:2]
     s = state["img_size"]
     x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
@@ -147,19 +173,24 @@ def detect_array(model: nn.Module, img: np.ndarray, state: dict[str, Any], devic
     p = model(_prep(x, state["mean"], state["std"], device))[0]
     keep = p["scores"] >= score_thresh
     scale = torch.tensor([w / s[1], h / s[0]] * 2)
-    return {"boxes": (p["boxes"][keep].cpu().float() * scale).numpy(), "scores": p["scores"][keep].cpu().float().numpy(),
-            "labels": p["labels"][keep].cpu().numpy()}
+    out = {"boxes": (p["boxes"][keep].cpu().float() * scale).numpy(), "scores": p["scores"][keep].cpu().float().numpy(),
+           "labels": p["labels"][keep].cpu().numpy()}
+    if "masks" in p:
+        m = p["masks"][keep].cpu().float()[:, None]
+        out["masks"] = (F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)[:, 0] >= 0.5).numpy() if len(m) else np.zeros((0, h, w), bool)
+    return out
 
 
 def predict(cfg: DetPredictConfig) -> dict[str, Any]:
     """Detect objects in images and videos (frame by frame); writes ``detections.json`` (COCO results with
-    ``file_name``/``frame`` and class names) and, with ``draw``, the pictures / videos with the boxes."""
+    ``file_name``/``frame`` and class names; mask models: RLE ``segmentation``) and, with ``draw``, the pictures /
+    videos with the boxes (and masks)."""
     import cv2
 
     from vislab.core.device import resolve_device
     from vislab.core.io import read_image
     from vislab.engine.checkpoint import load_model
-    from vislab.metrics.detection import detections_to_coco
+    from vislab.metrics.detection import detections_to_coco, encode_masks
 
     model, state = load_model(cfg.checkpoint, task=TASK)
     device = resolve_device(cfg.device)
@@ -180,14 +211,14 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
                     break
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 d = detect_array(model, rgb, state, device, cfg.score_thresh)
-                for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"]):
+                for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
                     results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
                 if cfg.draw:
                     if writer is None:
                         dst = out / f"{f.stem}_boxes.mp4"
                         writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 10, (rgb.shape[1], rgb.shape[0]))
                         written.append(str(dst))
-                    writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes), cv2.COLOR_RGB2BGR))
+                    writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes, masks=d.get("masks")), cv2.COLOR_RGB2BGR))
                 frame_no += 1
             cap.release()
             if writer is not None:
@@ -195,13 +226,13 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
             continue
         img = read_image(f, "RGB")
         d = detect_array(model, img, state, device, cfg.score_thresh)
-        for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"]):
+        for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
             results.append({**r, "file_name": str(f), "category": classes[r["category_id"] - 1]})
         if cfg.draw:
             from PIL import Image
 
             dst = out / f"{f.stem}_boxes.png"
-            Image.fromarray(draw_boxes(img, d["boxes"], d["labels"], d["scores"], classes, scale=max(1, 256 // max(img.shape[:2])))).save(dst)
+            Image.fromarray(draw_boxes(img, d["boxes"], d["labels"], d["scores"], classes, scale=max(1, 256 // max(img.shape[:2])), masks=d.get("masks"))).save(dst)
             written.append(str(dst))
     atomic_write_text(out / "detections.json", json.dumps(results, indent=0))
     return {"out": str(out), "detections": results, "written": written}
