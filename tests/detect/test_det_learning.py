@@ -2,16 +2,16 @@
 included), the detectors must clear a stated COCO AP50 on held-out generated images.
 
 - yolo_tiny: AP50 >= 0.8 (the issue's bar); measured 0.91 in 40 s on two quiet CPU cores (deterministic).
-- fasterrcnn_mobilenet (torchvision, from scratch, tiny size): a lower bar, AP50 >= 0.3, marked slow. NOT YET VERIFIED:
-  on the shared 2-core machine its first epoch took 634 s (val AP50 ~0 after one epoch) and the run was cut off;
-  the bar and the budget still have to be measured on a quiet machine or a GPU.
+- fasterrcnn_tiny (torchvision's Faster R-CNN from scratch on a tiny CNN + FPN at 64 px, anchors 8-48 px): a lower
+  bar, AP50 >= 0.6; measured AP50 0.795, AP@[.5:.95] 0.55 (deterministic) in 6 epochs of 1,000 images; an epoch
+  takes ~9 s on two quiet CPU cores (~110 img/s), about a minute in all; 10x longer under heavy load from other jobs.
+  (It replaces the slow fasterrcnn_mobilenet bar: MobileNet-v3-Large upsampled to 256 px took 634 s an epoch.)
+- maskrcnn_tiny: mask AP50 bar in tests/detect/test_det_torchvision.py.
 """
 
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from vislab.core import config as C
 from vislab.tasks.detect import DetectConfig, train
@@ -29,8 +29,6 @@ def test_yolo_tiny_learns_generated_shapes(tmp_path):
     assert s["final_val_map50"] >= 0.8, s
 
 
-@pytest.mark.slow
-def test_faster_rcnn_mobilenet_learns_generated_shapes(tmp_path):
-    s = _run(tmp_path, model="fasterrcnn_mobilenet", synth_count=400, synth_classes=2, objects=[1, 2], epochs=6, lr=1e-3,
-             batch_size=16, val_split=0.25)
-    assert s["final_val_map50"] >= 0.3, s
+def test_fasterrcnn_tiny_learns_generated_shapes(tmp_path):
+    s = _run(tmp_path, model="fasterrcnn_tiny", synth_count=1000, synth_classes=3, objects=[0, 3], epochs=6, lr=2e-3, val_split=0.2)
+    assert s["final_val_map50"] >= 0.6, s

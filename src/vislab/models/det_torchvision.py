@@ -123,7 +123,7 @@ def fasterrcnn_tiny(num_classes: int = 80, img_size: int = 64, backbone: str = "
 
 @register_model(task="detect", input_size=(3, 64, 64), masks=True)
 def maskrcnn_tiny(num_classes: int = 80, img_size: int = 64, backbone: str = "tiny", width: int = 16, fpn_width: int = 32,
-                  representation: int = 128, sampling_ratio: int = 1, mask_width: int = 64, score_thresh: float = 0.05, nms_iou: float = 0.5, max_det: int = 100,
+                  representation: int = 128, sampling_ratio: int = 1, mask_width: int = 32, score_thresh: float = 0.05, nms_iou: float = 0.5, max_det: int = 100,
                   **kw) -> TorchvisionDetector:
     """Mask R-CNN at the image's own size on a small backbone + torchvision FPN; masks predicted at 28x28 per RoI."""
     args = _tiny_rcnn_kwargs(backbone, width, fpn_width, img_size, num_classes, representation, sampling_ratio)
