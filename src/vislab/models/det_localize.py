@@ -22,7 +22,9 @@ of one box is easy, but the model cannot say "two objects" or "none", which is w
 
 The detector interface: ``forward(x, targets)`` returns the losses ``{"cls", "l1", "giou"}`` (means over the
 batch) for targets ``[{"boxes": (1, 4) xyxy pixels, "labels": (1,)}, ...]``; ``forward(x)`` returns one
-detection per image, ``{"boxes": (1, 4), "scores": (1,), "labels": (1,)}`` (score = the class probability).
+detection per image, ``{"boxes": (1, 4), "scores": (1,), "labels": (1,)}`` (score = the class probability);
+``forward_raw(x)`` the same as dense outputs with one location (boxes ``(B, 1, 4)``, scores ``(B, 1, K)``), so ONNX
+export and detector CAMs work as for yolo_tiny.
 
 Example:
     >>> m = localizer(num_classes=3).eval()
@@ -105,7 +107,7 @@ class Localizer(nn.Module):
         nn.init.zeros_(self.box[-1].weight)
         nn.init.zeros_(self.box[-1].bias)  # start at a centred box of half the image side
 
-    def forward_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits ``(B, K)`` and boxes ``(B, 4)`` as normalised ``(cx, cy, w, h)`` in [0, 1]."""
         f = self.backbone(x)
         pooled = torch.cat([f.amax(dim=(2, 3)), f.mean(dim=(2, 3))], 1)
@@ -115,16 +117,23 @@ class Localizer(nn.Module):
     def _to_pixels(cxcywh: torch.Tensor, w: int, h: int) -> torch.Tensor:
         return box_convert(cxcywh, "cxcywh", "xyxy") * cxcywh.new_tensor([w, h, w, h])
 
+    def forward_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense outputs as the other detectors have them (one location): boxes ``(B, 1, 4)`` xyxy pixels inside the
+        image, class probabilities ``(B, 1, K)``."""
+        logits, cxcywh = self.heads(x)
+        h, w = x.shape[-2:]
+        b = self._to_pixels(cxcywh, w, h)
+        b = torch.stack([b[:, 0].clamp(0, w), b[:, 1].clamp(0, h), b[:, 2].clamp(0, w), b[:, 3].clamp(0, h)], 1)
+        return b[:, None], logits.softmax(1)[:, None]
+
     def forward(self, x: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None):
         """Losses with ``targets`` (one box per image), else one detection per image."""
-        logits, cxcywh = self.forward_raw(x)
-        h, w = x.shape[-2:]
         if targets is not None:
-            return self.loss(logits, cxcywh, targets, w, h)
-        boxes = self._to_pixels(cxcywh, w, h)
-        boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], 1)
-        scores, labels = logits.softmax(1).max(1)
-        return [{"boxes": boxes[i:i + 1], "scores": scores[i:i + 1], "labels": labels[i:i + 1]} for i in range(len(x))]
+            h, w = x.shape[-2:]
+            return self.loss(*self.heads(x), targets, w, h)
+        boxes, probs = self.forward_raw(x)
+        scores, labels = probs[:, 0].max(1)
+        return [{"boxes": boxes[i], "scores": scores[i:i + 1], "labels": labels[i:i + 1]} for i in range(len(x))]
 
     def loss(self, logits: torch.Tensor, cxcywh: torch.Tensor, targets: list[dict[str, torch.Tensor]], w: int, h: int) -> dict[str, torch.Tensor]:
         for t in targets:
