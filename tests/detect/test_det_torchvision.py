@@ -43,7 +43,8 @@ def _train(tmp_path, **over):
 # Learning bar (generated shapes, 64 px, 3 classes, 0-3 per image); fasterrcnn_tiny's is in test_det_learning.py
 # --------------------------------------------------------------------------------------------
 def test_maskrcnn_tiny_learns_masks_then_evaluates_and_predicts(tmp_path):
-    """Bar mask AP50 >= 0.6; then ``detect eval`` reports mask AP and ``detect predict`` writes RLEs and draws masks."""
+    """Bar mask AP50 >= 0.55 (measured once: 0.726, mask AP@[.5:.95] 0.42, box AP50 0.735; ~8 s an epoch on two quiet
+    CPU cores, about a minute in all); then ``detect eval`` reports mask AP and ``detect predict`` writes RLEs and draws masks."""
     from vislab.tasks.detect_infer import (
         DetEvalConfig,
         DetPredictConfig,
@@ -52,7 +53,7 @@ def test_maskrcnn_tiny_learns_masks_then_evaluates_and_predicts(tmp_path):
     )
 
     run, s = _train(tmp_path, model="maskrcnn_tiny", synth_count=1000, synth_classes=3, objects=[0, 3], epochs=6, lr=2e-3, val_split=0.2)
-    assert s["final_val_mask_map50"] >= 0.6, s
+    assert s["final_val_mask_map50"] >= 0.55, s
     assert 0 <= s["final_val_mask_map"] <= s["final_val_mask_map50"] and "final_val_map50" in s
 
     res = evaluate(C.from_dict(DetEvalConfig, {"checkpoint": str(run), "out": str(tmp_path / "ev")}))
