@@ -1,4 +1,4 @@
-"""``vislab detect train | eval | predict | explain | export``."""
+"""``vislab detect train | eval | predict | explain | export | import``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ def _explain_config():
     from vislab.tasks.detect_explain import DetExplainConfig
 
     return DetExplainConfig
+
+
+def _import_config():
+    from vislab.tasks.detect_import import DetImportConfig
+
+    return DetImportConfig
 
 
 @click.group(name="detect")
@@ -88,6 +94,26 @@ def export(checkpoint: str, config_path: str | None, **options) -> None:
     cfg = build_config(DetExportConfig, config_path, {**options, "checkpoint": checkpoint})
     res = run(cfg)
     click.echo(f"onnx: {res['path']}  (outputs {', '.join(res['outputs'])}; max |diff| vs eager {res['max_abs_diff']:.2e})")
+
+
+@group.command(name="import")
+@click.argument("weights")
+@config_options(_import_config())
+def import_(weights: str, config_path: str | None, **options) -> None:
+    """Make a vislab detection run from a WEIGHTS file (e.g. torchvision's COCO weights, from disk; nothing is
+    downloaded), for predict / eval / export / train --weights.
+
+    \b
+    Example:
+      vislab detect import ~/.cache/torch/hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth \\
+          --model fasterrcnn_resnet50_fpn --classes coco --img-size 512 --out runs/detect/frcnn-coco
+      vislab detect predict runs/detect/frcnn-coco street.jpg --score-thresh 0.5
+    """
+    from vislab.tasks.detect_import import DetImportConfig, import_weights
+
+    cfg = build_config(DetImportConfig, config_path, {**options, "weights": weights})
+    run = import_weights(cfg)
+    click.echo(f"imported {weights} as {cfg.model} -> {run}")
 
 
 @group.command()
