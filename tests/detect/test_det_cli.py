@@ -84,3 +84,18 @@ def test_generate_digits_detection(cli, tmp_path):
     assert "'9'" in names or '"9"' in names or "- 9" in names or "9:" in names, names
     code, _, err = cli("data", "generate-detection", str(tmp_path / "e"), "--kind", "digits", "--classes", "11")
     assert code == 2 and "expected 1..10 for digits, got 11" in err
+
+
+def test_train_from_weights_of_another_run(cli, tmp_path):
+    """--weights: a run on 3 shape classes starts a run on 2 digit classes; everything but the class head loads."""
+    common = ["--img-size", "48", "--epochs", "1", "--batch-size", "16", "--width", "8", "--synth-count", "48", "--out", str(tmp_path / "runs"),
+              "--progress", "off", "--no-tensorboard", "--no-report"]
+    assert cli("detect", "train", "--data", "shapes", "--name", "a", *common)[0] == 0
+    code, out, err = cli("detect", "train", "--data", "digits", "--synth-classes", "2", "--name", "b", "--weights", str(tmp_path / "runs" / "detect" / "a"), *common)
+    assert code == 0, err
+    state = json.loads((tmp_path / "runs" / "detect" / "b" / "checkpoints" / "last.json").read_text())
+    rep = state["weights"]
+    assert state["classes"] == ["0", "1"] and rep["loaded"] > 50, rep
+    assert sorted(rep["missing"]) == ["cls.bias", "cls.weight"] and all(r.startswith("cls.") for r in rep["reshaped"]), rep
+    code, _, err = cli("detect", "train", "--data", "digits", "--synth-classes", "12", "--name", "c", *common)
+    assert code == 2 and "expected 1..10 for digits, got 12" in err

@@ -74,6 +74,7 @@ def test_bad_arguments_raise_one_line(kw):
         digits_detection(2, **kw)
 
 
+@pytest.mark.slow  # the localizer's learning is covered by tests/detect/test_det_localize.py (through train, on shapes)
 def test_localizer_learns_one_digit_per_image():
     """The course's first detection exercise on this data: one digit (10 classes) per 64x64 cluttered image, the
     localizer trained in a plain loop (3,000 images, 15 epochs, AdamW + one-cycle). Bars on 300 held-out images:

@@ -65,7 +65,7 @@ def test_not_exactly_one_object_is_a_data_error(counts):
 
 def _cfg(tmp_path, **over) -> DetectConfig:
     return C.from_dict(DetectConfig, {"out": str(tmp_path), "name": "loc", "progress": "off", "tensorboard": False, "report": False,
-                                      "precision": "fp32", "threads": 2, "model": "localizer", **over})
+                                      "precision": "fp32", "threads": 1, "model": "localizer", **over})
 
 
 def test_training_on_several_objects_per_image_stops_with_the_data_error(tmp_path):

@@ -27,7 +27,7 @@ def group() -> None:
     """Object detection: train a detector, evaluate it (COCO AP), predict on images and videos, export it."""
 
 
-def _fmt(d: dict, keys=("map", "map50", "map75", "map_small", "mar_100")) -> str:
+def _fmt(d: dict, keys=("map", "map50", "map75", "map_small", "mar_100", "mask_map", "mask_map50")) -> str:
     return "  ".join(f"{k} {d[k]:.4f}" for k in keys if k in d)
 
 

@@ -2,14 +2,14 @@
 
 Evaluation, prediction, drawing and export live in :mod:`vislab.tasks.detect_infer`.
 
-Data: ``--data shapes`` generates several shapes per image (boxes and masks; empty images included),
-or a path to a COCO JSON, YOLO data.yaml or VOC folder (validated first: every bad box, unknown class or
+Data: ``--data shapes`` / ``digits`` generates several shapes / handwritten digits per image on noisy
+backgrounds (boxes and masks; empty images included), or a path to a COCO JSON, YOLO data.yaml or VOC folder (validated first: every bad box, unknown class or
 size mismatch is named by file). Images are resized to ``--img-size`` squares (boxes scaled with them)
 and held in memory as uint8. Instance masks are carried only for models that need them (``maskrcnn_*``,
 registered with ``masks=True``): resized with the image (nearest), flipped with it, and put in the targets as
 ``"masks": (n, S, S) uint8``. Batches follow the classification rule: global batches from a permutation
-seeded by (seed, epoch), each process takes ``batch[rank::world]``; horizontal flips are drawn per
-global batch and applied to images, boxes and masks together (:func:`hflip`).
+seeded by (seed, epoch), each process takes ``batch[rank::world]``; augmentation parameters (``--augment``, see
+:mod:`vislab.data.detection.augment`) are drawn per global batch and applied to images, boxes and masks together.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.registry import MODELS
+from vislab.data.detection.augment import PRESETS, JointAugment
 from vislab.data.loaders import epoch_generator, global_batches
 from vislab.engine import distributed as D
 from vislab.engine.config import RunConfig, TrainConfig
@@ -42,18 +43,19 @@ TASK = "detect"
 class DetDataConfig:
     """Where the annotated images come from and how they are batched."""
 
-    data: str = opt("shapes", "shapes (generated), or a COCO .json / YOLO data.yaml / VOC folder")
+    data: str = opt("shapes", "shapes or digits (generated), or a COCO .json / YOLO data.yaml / VOC folder")
     det_format: str = opt("auto", "annotation format of --data", choices=("auto", "coco", "yolo", "voc"))
     val_data: str = opt("", "validation set in any format (default: generated for shapes, else --val-split of --data)")
     img_size: int = opt(64, "images are resized to this square size")
     val_split: float = opt(0.2, "fraction held out for validation when there is no --val-data")
     split_seed: int = opt(0, "seed of the train/val split and of generated data")
-    synth_count: int = opt(1000, "generated training images (shapes)")
-    synth_classes: int = opt(3, "generated shape classes")
+    synth_count: int = opt(1000, "generated training images (shapes, digits)")
+    synth_classes: int = opt(3, "generated classes (shapes: up to 8; digits: up to 10)")
     objects: list[int] = opt([0, 3], "generated objects per image: min,max (0 allows empty images)")
     batch_size: int = opt(32, "global batch size")
     eval_batch_size: int = opt(64, "batch size for evaluation")
-    augment: str = opt("flip", "joint image/box augmentation: flip (horizontal) or none", choices=("flip", "none"))
+    augment: str = opt("flip", "joint image/box/mask augmentation: none, flip, standard (flip, zoom 0.75-1.25, shift, colour), "
+                               "strong (zoom 0.5-1.5), ssd (torchvision v2 SSD recipe per image, slow)", choices=PRESETS)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class DetModelConfig:
     nms_iou: float = opt(0.6, "per-class NMS IoU threshold")
     max_det: int = opt(100, "detections kept per image")
     nms: str = opt("nms", "suppression: nms (hard) or soft (Gaussian soft-NMS)", choices=("nms", "soft"))
+    weights: str = opt("", "start from these weights: a vislab detect run (e.g. from `vislab detect import`) or a state-dict file; "
+                           "tensors of another shape (the class heads for new classes) stay freshly initialised; their mean/std are used")
 
 
 def _train_defaults() -> TrainConfig:
@@ -140,14 +144,17 @@ def from_dataset(ds, size: int, masks: bool = False) -> DetSplit:
 
 def load_splits(cfg: DetDataConfig, masks: bool = False) -> tuple[DetSplit, DetSplit | None]:
     """Train and validation splits of ``cfg`` (validated, resized, in memory; with ``masks``, instance masks in the targets)."""
-    from vislab.data.detection import check, read_any, shapes_detection
+    from vislab.data.detection import check, digits_detection, read_any, shapes_detection
 
     if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
         raise ConfigError(f"--objects: expected min,max with 0 <= min <= max, got {cfg.objects}")
-    if cfg.data == "shapes":
+    if cfg.data in ("shapes", "digits"):
+        if cfg.data == "digits" and not 1 <= cfg.synth_classes <= 10:
+            raise ConfigError(f"--synth-classes: expected 1..10 for digits, got {cfg.synth_classes}")
+        make = shapes_detection if cfg.data == "shapes" else digits_detection
         kw = {"classes": cfg.synth_classes, "size": cfg.img_size, "objects": tuple(cfg.objects), "masks": masks}
-        tr = from_dataset(shapes_detection(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size, masks)
-        va = from_dataset(shapes_detection(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size, masks)
+        tr = from_dataset(make(cfg.synth_count, seed=(cfg.split_seed, 1), **kw), cfg.img_size, masks)
+        va = from_dataset(make(max(1, round(cfg.val_split * cfg.synth_count)), seed=(cfg.split_seed, 2), **kw), cfg.img_size, masks)
         return tr, va
     full = from_dataset(check(read_any(cfg.data, cfg.det_format, masks=masks)), cfg.img_size, masks)
     if cfg.val_data:
@@ -172,31 +179,6 @@ class DetBatch:
     index: torch.Tensor
 
 
-def hflip(x: torch.Tensor, targets: list[dict[str, torch.Tensor]], flips: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
-    """The joint augmentation: images ``x (B, C, H, W)`` and their targets (boxes, and masks when present)
-    mirrored horizontally where ``flips (B,)`` is true; everything else passes through unchanged.
-
-    Example:
-        >>> x = torch.zeros(1, 3, 4, 10)
-        >>> t = [{"boxes": torch.tensor([[1.0, 0, 3, 2]]), "labels": torch.tensor([0]), "masks": torch.zeros(1, 4, 10, dtype=torch.uint8)}]
-        >>> t[0]["masks"][0, 0, 1] = 1
-        >>> _, (f,) = hflip(x, t, torch.tensor([True]))
-        >>> f["boxes"].tolist(), f["masks"][0, 0].nonzero().flatten().tolist()
-        ([[7.0, 0.0, 9.0, 2.0]], [8])
-    """
-    w = x.shape[-1]
-    x = torch.where(flips.to(x.device)[:, None, None, None], x.flip(3), x)
-    out = []
-    for t, f in zip(targets, flips.tolist(), strict=True):
-        if f:
-            b = t["boxes"]
-            t = {**t, "boxes": torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)}
-            if "masks" in t:
-                t["masks"] = t["masks"].flip(-1)
-        out.append(t)
-    return x, out
-
-
 class DetStream:
     """Batches of a :class:`DetSplit` by the shared rule (see the module docstring)."""
 
@@ -205,7 +187,7 @@ class DetStream:
         self.split, self.train, self.device, self.seed = split, train, device, seed
         self.rank, self.world, self.channels_last = rank, world, channels_last
         self.batch_size = max(world, min(batch_size, len(split))) if train else batch_size
-        self.flip = train and augment == "flip"
+        self.augment = JointAugment(augment if train else "none", mean=mean)
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.images = split.images.to(device)
@@ -219,10 +201,11 @@ class DetStream:
         sel = slice(self.rank, None, self.world)
         for k, gb in enumerate(chunks):
             local = gb[sel]
-            flips = (torch.rand(len(gb), generator=epoch_generator(self.seed, epoch, salt=k + 1)) < 0.5)[sel] if self.flip else torch.zeros(len(local), dtype=torch.bool)
             x = self.images[local.to(self.device)].float().div_(255.0)
             ys = [{k: v.to(self.device) for k, v in self.split.targets[j].items()} for j in local.tolist()]
-            x, ys = hflip(x, ys, flips)  # --- the joint augmentation: images, boxes, masks ---
+            if self.augment.preset != "none":  # parameters for the global batch, this process's share applied
+                params = self.augment.sample(len(gb), epoch_generator(self.seed, epoch, salt=k + 1))[sel]
+                x, ys = self.augment(x, ys, params)
             x = (x - self.mean) / self.std
             yield DetBatch(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, ys, len(gb), local)
 
@@ -236,12 +219,12 @@ def pixel_stats(split: DetSplit) -> tuple[list[float], list[float]]:
 # The hooks the trainer calls
 # --------------------------------------------------------------------------------------------
 class DetectTask:
-    """Detector losses (the model computes them from targets), COCO metrics."""
+    """Detector losses (the model computes them from targets), COCO metrics; the best checkpoint is the one with the
+    highest box AP (mask AP for mask models)."""
 
-    monitor = "val_map"
-
-    def __init__(self, classes: list[str]):
+    def __init__(self, classes: list[str], masks: bool = False):
         self.classes = classes
+        self.monitor = "val_mask_map" if masks else "val_map"
 
     def train_step(self, model: nn.Module, batch: DetBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # The losses are means over the batch's positives; times the image count -> the sum the trainer expects.
@@ -323,21 +306,35 @@ def _train_worker(cfg: DetectConfig, run_dir_s: str | None) -> Path:
     device, dist, precision, run_dir = ctx.device, ctx.dist, ctx.precision, ctx.run_dir
     try:
         tr, va = load_splits(cfg.data, masks=needs_masks(cfg.model.model))
-        mean, std = pixel_stats(tr)
+        weights = None
+        if cfg.model.weights:
+            from vislab.engine.weights import read_weights
+
+            weights = read_weights(cfg.model.weights)
+        mean, std = (list(weights.mean), list(weights.std)) if weights is not None and weights.mean and weights.std else pixel_stats(tr)
         common = {"device": device, "mean": mean, "std": std, "rank": dist.rank, "world": dist.world, "channels_last": precision.channels_last}
         train_stream = DetStream(tr, cfg.data.batch_size, train=True, augment=cfg.data.augment, seed=tc.seed, **common)
         val_stream = DetStream(va, cfg.data.eval_batch_size, train=False, **common) if va is not None and len(va) else None
         torch.manual_seed(tc.seed)
         model, model_args = build_model(cfg.model, len(tr.classes), cfg.data.img_size)
+        report = None
+        if weights is not None:
+            from vislab.engine.weights import load_into
+
+            report = load_into(model, weights)
         ckpt_state = {"task": TASK, "model": cfg.model.model, "model_args": model_args, "num_classes": len(tr.classes), "classes": tr.classes,
                       "mean": mean, "std": std, "img_size": [cfg.data.img_size] * 2, "channels": 3, "config": C.to_dict(cfg)}
-        task = DetectTask(tr.classes)
+        if report is not None:
+            ckpt_state["weights"] = report.as_dict(limit=20)
+        task = DetectTask(tr.classes, masks=needs_masks(cfg.model.model))
         trainer = Trainer(tc, task, device=device, precision=precision, dist=dist, run_dir=run_dir, ckpt_state=ckpt_state,
                           progress=cfg.run.progress, tensorboard=cfg.run.tensorboard)
         model = trainer.prepare(model)
         n_obj = sum(len(t["labels"]) for t in tr.targets)
         trainer.progress.log(f"vislab detect: {cfg.model.model} on {tr.name} ({len(tr)} train images, {n_obj} objects, "
                              f"{len(va) if va else 0} val, {len(tr.classes)} classes, {cfg.data.img_size}px) | {device} {precision.name} -> {run_dir}")
+        for line in report.lines() if report is not None else []:
+            trainer.progress.log(line)
         result = trainer.fit(model, train_stream, val_stream, resume=cfg.run.resume or None)
         final: dict[str, Any] = {}
         if val_stream is not None:
