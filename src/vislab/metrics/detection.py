@@ -124,11 +124,25 @@ class DetectionMetrics:
         # per image: gt boxes, gt labels, pred boxes, pred scores, pred labels, (gt RLEs, pred RLEs) or None
         self.items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[list[dict], list[dict]] | None]] = []
 
-    def update(self, preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]]) -> None:
-        for p, t in zip(preds, targets, strict=True):
-            masks = (encode_masks(t["masks"]), encode_masks(p["masks"])) if "masks" in p and "masks" in t else None
-            self.items.append((t["boxes"].detach().float().cpu().numpy(), t["labels"].cpu().numpy(), p["boxes"].detach().float().cpu().numpy(),
-                               p["scores"].detach().float().cpu().numpy(), p["labels"].cpu().numpy(), masks))
+    def update(self, preds: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
+               sizes: list[tuple[int, int]] | None = None, image_size: tuple[int, int] | None = None) -> None:
+        """Add a batch. When the batch holds resized copies of ``image_size (H, W)``, ``sizes`` gives each image's
+        original ``(width, height)``: boxes are scaled and masks resized back to it, so AP small / medium / large
+        are judged on the original areas, as COCO defines them."""
+        if sizes is not None and image_size is None:
+            raise ValueError("DetectionMetrics.update: expected image_size (H, W) of the batch together with sizes")
+        for k, (p, t) in enumerate(zip(preds, targets, strict=True)):
+            gb, pb = t["boxes"].detach().float().cpu(), p["boxes"].detach().float().cpu()
+            gm, pm = (t["masks"], p["masks"]) if "masks" in p and "masks" in t else (None, None)
+            if sizes is not None and tuple(sizes[k]) != (image_size[1], image_size[0]):
+                ow, oh = sizes[k]
+                scale = torch.tensor([ow / image_size[1], oh / image_size[0]] * 2)
+                gb, pb = gb * scale, pb * scale
+                if gm is not None:
+                    gm, pm = _resize_masks(gm, (oh, ow), nearest=True), _resize_masks(pm, (oh, ow), nearest=False)
+            masks = (encode_masks(gm), encode_masks(pm)) if gm is not None else None
+            self.items.append((gb.numpy(), t["labels"].cpu().numpy(), pb.numpy(), p["scores"].detach().float().cpu().numpy(),
+                               p["labels"].cpu().numpy(), masks))
 
     @property
     def has_masks(self) -> bool:
@@ -175,6 +189,14 @@ class DetectionMetrics:
     def compute(self) -> dict[str, float]:
         r = self.compute_full()
         return {n: r[n] for n in STAT_NAMES + MASK_STAT_NAMES if n in r}
+
+
+def _resize_masks(m: torch.Tensor, size: tuple[int, int], nearest: bool) -> torch.Tensor:
+    """Masks ``(n, h, w)`` to ``size (H, W)``: nearest for binary masks, bilinear for probabilities."""
+    if len(m) == 0:
+        return torch.zeros(0, *size)
+    mode = {"mode": "nearest"} if nearest else {"mode": "bilinear", "align_corners": False}
+    return torch.nn.functional.interpolate(m.detach().float().cpu()[:, None], size=size, **mode)[:, 0]
 
 
 def plot_pr_curves(result: dict[str, Any], classes: list[str], path, title: str = "precision-recall (IoU 0.5)"):

@@ -100,12 +100,14 @@ class DetSplit:
     classes: list[str]
     files: list[str]
     name: str = ""
+    sizes: list[tuple[int, int]] | None = None  # each image's original (width, height); None: already S x S
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def subset(self, idx: list[int]) -> DetSplit:
-        return DetSplit(self.images[idx], [self.targets[i] for i in idx], self.classes, [self.files[i] for i in idx], self.name)
+        sizes = [self.sizes[i] for i in idx] if self.sizes is not None else None
+        return DetSplit(self.images[idx], [self.targets[i] for i in idx], self.classes, [self.files[i] for i in idx], self.name, sizes)
 
 
 def from_dataset(ds, size: int, masks: bool = False) -> DetSplit:
@@ -139,7 +141,7 @@ def from_dataset(ds, size: int, masks: bool = False) -> DetSplit:
                 m = F.interpolate(m[None].float(), size=(size, size), mode="nearest-exact")[0].to(torch.uint8)
             t["masks"] = m.reshape(-1, size, size)
         targets.append(t)
-    return DetSplit(imgs, targets, list(ds.classes), [im.file for im in ds.images], ds.source)
+    return DetSplit(imgs, targets, list(ds.classes), [im.file for im in ds.images], ds.source, [(im.width, im.height) for im in ds.images])
 
 
 def load_splits(cfg: DetDataConfig, masks: bool = False) -> tuple[DetSplit, DetSplit | None]:
@@ -177,6 +179,7 @@ class DetBatch:
     y: list[dict[str, torch.Tensor]]  # b target dicts on device
     n_global: int
     index: torch.Tensor
+    sizes: list[tuple[int, int]] | None = None  # the images' original (width, height), for metrics at that scale
 
 
 class DetStream:
@@ -207,7 +210,8 @@ class DetStream:
                 params = self.augment.sample(len(gb), epoch_generator(self.seed, epoch, salt=k + 1))[sel]
                 x, ys = self.augment(x, ys, params)
             x = (x - self.mean) / self.std
-            yield DetBatch(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, ys, len(gb), local)
+            sizes = [self.split.sizes[j] for j in local.tolist()] if self.split.sizes is not None else None
+            yield DetBatch(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, ys, len(gb), local, sizes)
 
 
 def pixel_stats(split: DetSplit) -> tuple[list[float], list[float]]:
@@ -235,7 +239,7 @@ class DetectTask:
         return DetectionMetrics(self.classes)
 
     def eval_step(self, model: nn.Module, batch: DetBatch, metrics: DetectionMetrics) -> None:
-        metrics.update(model(batch.x), batch.y)
+        metrics.update(model(batch.x), batch.y, batch.sizes, tuple(batch.x.shape[-2:]))  # scored at the original image sizes
 
 
 # --------------------------------------------------------------------------------------------

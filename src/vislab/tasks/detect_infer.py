@@ -71,7 +71,7 @@ def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_s
     model.eval()
     metrics = DetectionMetrics(split.classes)
     for b in DetStream(split, batch_size, train=False, device=device, mean=mean, std=std).epoch(0):
-        metrics.update(model(b.x), b.y)
+        metrics.update(model(b.x), b.y, b.sizes, tuple(b.x.shape[-2:]))
     return metrics.compute_full()
 
 
