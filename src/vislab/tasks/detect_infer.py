@@ -173,7 +173,7 @@ def detect_array(model: nn.Module, img: np.ndarray, state: dict[str, Any], devic
     """Detections on ``img (H, W, 3)`` uint8, in its own pixel coordinates (mask models: also ``masks (N, H, W)`` bool)."""
     h, w = img.shape[:2]
     s = state["img_size"]
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+    x = torch.from_numpy(np.array(img, dtype=np.uint8, order="C")).permute(2, 0, 1)[None].float()
     x = F.interpolate(x, size=tuple(s), mode="bilinear", antialias=True, align_corners=False).clamp(0, 255)
     p = model(_prep(x, state["mean"], state["std"], device))[0]
     keep = p["scores"] >= score_thresh
