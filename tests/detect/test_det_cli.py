@@ -99,3 +99,13 @@ def test_train_from_weights_of_another_run(cli, tmp_path):
     assert sorted(rep["missing"]) == ["cls.bias", "cls.weight"] and all(r.startswith("cls.") for r in rep["reshaped"]), rep
     code, _, err = cli("detect", "train", "--data", "digits", "--synth-classes", "12", "--name", "c", *common)
     assert code == 2 and "expected 1..10 for digits, got 12" in err
+
+
+def test_explain_refuses_a_model_without_a_pyramid_in_one_line(cli, tmp_path):
+    common = ["--model", "localizer", "--objects", "1,1", "--synth-count", "32", "--epochs", "1", "--out", str(tmp_path / "runs"), "--name", "l",
+              "--progress", "off", "--no-tensorboard", "--no-report"]
+    assert cli("detect", "train", *common)[0] == 0
+    assert cli("data", "generate-detection", str(tmp_path / "g"), "--count", "1", "--objects", "1,1")[0] == 0
+    code, _, err = cli("detect", "explain", str(tmp_path / "runs" / "detect" / "l"), str(tmp_path / "g" / "images" / "000000.png"))
+    assert code == 2 and "expected a detector with dense outputs on a feature pyramid (yolo_tiny), got localizer" in err, err
+    assert len(err.strip().splitlines()) == 1

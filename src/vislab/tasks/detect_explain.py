@@ -87,8 +87,8 @@ def explain(cfg: DetExplainConfig) -> dict[str, Any]:
     from vislab.tasks.detect_infer import _inputs, _prep, draw_boxes
 
     model, state = load_model(cfg.checkpoint, task=TASK)
-    if not hasattr(model, "forward_raw"):
-        raise ModelError(f"explain: expected a detector with dense outputs (yolo_tiny), got {state['model']}")
+    if not (hasattr(model, "forward_raw") and hasattr(model, "strides")):  # CAMs are taken on the level that found the box
+        raise ModelError(f"explain: expected a detector with dense outputs on a feature pyramid (yolo_tiny), got {state['model']}")
     device = resolve_device(cfg.device)
     model = model.to(device).eval()
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "explain"
