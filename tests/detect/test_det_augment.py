@@ -11,7 +11,7 @@ from torchvision.transforms.v2 import functional as TF
 from torchvision.ops import masks_to_boxes
 
 from vislab.core.errors import ConfigError
-from vislab.data.detection.augment import JointAugment, JointParams, photometric, warp_boxes
+from vislab.data.detection.augment import JointAugment, JointParams, photometric, warp_all_boxes
 
 
 def _params(flip, scale, shift):
@@ -69,8 +69,11 @@ def test_masks_follow_their_boxes_and_cut_objects_are_dropped():
 
 def test_warp_boxes_visibility_rule():
     t = {"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([1])}
-    assert len(warp_boxes(t, False, 1.0, (-7.0, 0.0), (32, 32), min_visible=0.4)["boxes"]) == 0  # 30% left
-    assert warp_boxes(t, False, 1.0, (-5.0, 0.0), (32, 32), min_visible=0.4)["boxes"].tolist() == [[0.0, 0.0, 5.0, 10.0]]
+    def moved(dx: float) -> torch.Tensor:  # shifted by dx pixels in a 32 x 32 image
+        return warp_all_boxes([t], _params([False], [1.0], [[dx / 32, 0.0]]), (32, 32), min_visible=0.4)[0]["boxes"]
+
+    assert len(moved(-7.0)) == 0  # 30% left
+    assert moved(-5.0).tolist() == [[0.0, 0.0, 5.0, 10.0]]
 
 
 def test_randomness_is_a_function_of_the_generator_and_slices_per_process():

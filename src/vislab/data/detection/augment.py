@@ -166,7 +166,9 @@ def flip_batch(x: torch.Tensor, targets: list[dict[str, torch.Tensor]], flip: to
 
 
 def warp_all_boxes(targets: list[dict[str, torch.Tensor]], p: JointParams, size: tuple[int, int], min_visible: float = 0.4) -> list[dict[str, torch.Tensor]]:
-    """:func:`warp_boxes` for every image of a batch in one go (all boxes concatenated)."""
+    """Boxes (and labels) of every image of a batch moved by its flip -> zoom ``scale`` about the centre -> ``shift``
+    (all boxes concatenated, one pass), clipped to ``size (h, w)``; boxes less than ``min_visible`` inside, or under
+    2 px wide or high, are dropped. The kept indices are under ``"_keep"`` (to select masks)."""
     counts = [len(t["boxes"]) for t in targets]
     boxes = torch.cat([t["boxes"].float() for t in targets])
     img = torch.repeat_interleave(torch.arange(len(targets)), torch.tensor(counts)).to(boxes.device)
@@ -178,19 +180,6 @@ def warp_all_boxes(targets: list[dict[str, torch.Tensor]], p: JointParams, size:
     for t, c, k in zip(targets, clipped.split(counts), keep.split(counts), strict=True):
         out.append({"boxes": c[k], "labels": t["labels"][k.to(t["labels"].device)], "_keep": k})
     return out
-
-
-def warp_boxes(target: dict[str, torch.Tensor], flip: bool, scale: float, shift: tuple[float, float], size: tuple[int, int],
-               min_visible: float = 0.4) -> dict[str, torch.Tensor]:
-    """Boxes (and labels) of ``target`` moved by flip -> zoom ``scale`` about the centre -> ``shift`` pixels, clipped
-    to ``size (h, w)``; boxes less than ``min_visible`` inside, or under 2 px wide or high, are dropped. The kept
-    indices are under ``"_keep"`` (to select masks)."""
-    h, w = size
-    b = target["boxes"].float()
-    n = len(b)
-    moved = _move(b, torch.full((n,), flip), torch.full((n, 1), scale), torch.tensor([shift[0], shift[1]] * 2).expand(n, 4), h, w)
-    clipped, keep = _clip(moved, h, w, min_visible)
-    return {"boxes": clipped[keep], "labels": target["labels"][keep], "_keep": keep}
 
 
 def _move(b: torch.Tensor, flip: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, h: int, w: int) -> torch.Tensor:
