@@ -85,9 +85,11 @@ def import_weights(cfg: DetImportConfig) -> Path:
     args: dict[str, Any] = {"score_thresh": cfg.score_thresh, "nms_iou": cfg.nms_iou, "max_det": cfg.max_det, "img_size": cfg.img_size}
     if "min_size" in inspect.signature(entry.fn).parameters:
         args["min_size"] = cfg.img_size  # the image reaches the model at --img-size: no second resize inside
-    model = MODELS.build(cfg.model, num_classes=len(names), **args)
-    if cfg.classes == "coco" and getattr(model, "offset", 0) == 1:  # index 0 is torchvision's background: not a class here
+    if cfg.classes == "coco":  # index 0 is torchvision's background: not a class of models that add one themselves
         names = names[1:]
+    model = MODELS.build(cfg.model, num_classes=len(names), **args)
+    if cfg.classes == "coco" and getattr(model, "offset", 0) != 1:  # RetinaNet, FCOS (no background index): all 91 outputs
+        names = class_names("coco")
         model = MODELS.build(cfg.model, num_classes=len(names), **args)
     weights = read_weights(cfg.weights)
     report = load_into(model, weights)
