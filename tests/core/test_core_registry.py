@@ -2,7 +2,8 @@ import pytest
 from torch import nn
 
 from vislab.core.errors import ModelError
-from vislab.core.registry import Registry, create_model, list_models
+from vislab.core.registry import Registry
+from vislab.models.registry import create_model, list_models
 
 
 def test_register_list_build():

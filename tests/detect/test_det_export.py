@@ -39,7 +39,7 @@ def test_onnx_graph_with_nms_equals_eager_inference(tmp_path, one_thread):
 def test_torchvision_detector_exports_with_its_postprocessing(tmp_path, one_thread):
     import warnings
 
-    from vislab.core.registry import MODELS
+    from vislab.models.registry import MODELS
     from vislab.tasks.detect_export import TorchvisionEndToEnd, compare_detections
 
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vislab.core.errors import ModelError
-from vislab.core.registry import MODELS
+from vislab.models.registry import MODELS
 from vislab.models import create_model, list_models
 
 CLASSIFIERS = list_models(task="classify")

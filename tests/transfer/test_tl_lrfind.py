@@ -9,7 +9,7 @@ import torch
 
 from vislab.core.config import from_dict
 from vislab.core.errors import ConfigError
-from vislab.engine.lr_finder import classify_lr_find, find_lr, suggest
+from vislab.recipes.lr_finder import classify_lr_find, find_lr, suggest
 from vislab.tasks import classify
 
 

@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from vislab.core.errors import ConfigError
-from vislab.engine import tune as T
+from vislab.recipes import tune as T
 from vislab.tasks import classify
 
 BASE = {"data": "digits", "img_size": 16, "epochs": 2, "threads": 1, "val_split": 0.15}

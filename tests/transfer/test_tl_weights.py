@@ -11,7 +11,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from vislab.core.errors import CheckpointError
-from vislab.core.registry import create_model
+from vislab.models.registry import create_model
 from vislab.engine import weights as W
 from vislab.engine.finetune import FinetunePlan, layer_groups
 

@@ -45,7 +45,7 @@ def train(config_path: str | None, **options) -> None:
     classify, _ = _tasks()
     cfg = classify.resolve_config(config_path, typed_options(options))
     run_dir = classify.train(cfg)
-    from vislab.engine.distributed import env_info
+    from vislab.core.dist import env_info
 
     if env_info().is_main:  # under torchrun every rank returns here; one summary is enough
         _print_train_summary(run_dir)
@@ -145,7 +145,7 @@ def lr_find(lr_steps: int, start_lr: float, end_lr: float, plot_path: str, confi
       vislab classify lr-find --config run.yaml --optimizer adamw --steps 200 --plot lr.png
     """
     classify, _ = _tasks()
-    from vislab.engine.lr_finder import classify_lr_find
+    from vislab.recipes.lr_finder import classify_lr_find
 
     cfg = classify.resolve_config(config_path, typed_options(options))
     res = classify_lr_find(cfg, steps=lr_steps, start_lr=start_lr, end_lr=end_lr, out=plot_path or None)

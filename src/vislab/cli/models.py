@@ -54,7 +54,7 @@ def list_cmd(pattern: str, task: str | None, params: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from vislab.core.registry import MODELS
+    from vislab.models.registry import MODELS
 
     names = MODELS.list(pattern, task)
     table = Table(title=f"{len(names)} models" + (f" matching {pattern!r}" if pattern != "*" else ""), title_justify="left")
@@ -106,7 +106,7 @@ def show(name: str, input_size: str | None, stem: str, num_classes: int | None, 
     from rich.table import Table
 
     from vislab.core.io import atomic_write_text
-    from vislab.core.registry import MODELS
+    from vislab.models.registry import MODELS
     from vislab.explain.summary import human, plot_stage_widths, summarize
 
     kwargs: dict = {"stem": stem}

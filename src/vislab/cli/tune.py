@@ -8,7 +8,7 @@ from vislab.cli.options import config_options
 
 
 def _tune_config():
-    from vislab.engine.tune import TuneConfig
+    from vislab.recipes.tune import TuneConfig
 
     return TuneConfig
 
@@ -29,7 +29,7 @@ def group(space: str, config_path: str | None, **options) -> None:
       vislab classify train --config runs/tune/search/best.yaml
     """
     from vislab.core.errors import ConfigError
-    from vislab.engine import tune as T
+    from vislab.recipes import tune as T
 
     if config_path:
         raise ConfigError(f"vislab tune: expected the search YAML as the SPACE argument, got --config {config_path}")

@@ -1,4 +1,5 @@
-"""Name -> builder registries (models, datasets, ...).
+"""Name -> builder registries (models, datasets, ...): the class; the registries themselves live with what
+they hold (:data:`vislab.models.registry.MODELS`, :data:`vislab.data.base.DATASETS`).
 
 A builder is registered with a decorator; the function name is the registered name.
 Duplicate names raise. ``list_models`` filters with shell-style patterns.
@@ -109,21 +110,3 @@ class Registry:
     def entries(self) -> list[Entry]:
         self._ensure_loaded()
         return [self._entries[n] for n in sorted(self._entries)]
-
-
-def _load_models() -> None:
-    import vislab.models  # noqa: F401  (registers every model family)
-
-
-MODELS = Registry("model", ModelError, loader=_load_models)
-register_model = MODELS.register
-
-
-def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
-    """Names of registered models, e.g. ``list_models('resnet*', task='classify')``."""
-    return MODELS.list(pattern, task)
-
-
-def create_model(name: str, **kwargs: Any):
-    """Build a registered model by name; ``timm:<name>`` builds any timm model."""
-    return MODELS.build(name, **kwargs)

@@ -171,7 +171,7 @@ def load_model(path: str | Path, task: str | None = None) -> tuple[nn.Module, di
         CheckpointError: unreadable file, another task's checkpoint, or weights that do not fit.
     """
     from vislab.core.errors import ModelError
-    from vislab.core.registry import create_model
+    from vislab.models.registry import create_model
 
     p = resolve_path(path)
     tensors, state = load(p)

@@ -2,7 +2,8 @@
 
 The same command runs single-process, under ``torchrun --nproc-per-node N`` (any number of nodes:
 torchrun's own rendezvous), or with ``--nproc N`` (vislab spawns N local processes and sets the same
-environment torchrun would). Backend: nccl on CUDA, gloo on CPU.
+environment torchrun would). Backend: nccl on CUDA, gloo on CPU. Collectives (sums, gathers, broadcasts)
+live in :mod:`vislab.core.dist`, where metrics can use them too.
 """
 
 from __future__ import annotations
@@ -10,31 +11,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-
-def env_info() -> DistInfo:
-    """Rank / world size from the environment torchrun sets (1 process when absent)."""
-    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+from vislab.core.dist import DistInfo, env_info
 
 
 def init(device: torch.device) -> DistInfo:
@@ -51,26 +33,6 @@ def init(device: torch.device) -> DistInfo:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over processes (in place; identity when single-process)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
-
-
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    if dist.is_available() and dist.is_initialized():
-        box = [obj]
-        dist.broadcast_object_list(box, src=src)
-        return box[0]
-    return obj
-
-
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ Discriminative learning rates (``--layer-decay d``): group ``g`` levels below th
 BatchNorm layer in inference mode (pretrained statistics and affine parameters), useful with small batches.
 
 Example:
-    >>> from vislab.core.registry import create_model
+    >>> from vislab.models.registry import create_model
     >>> m = create_model("small_cnn", num_classes=3, width=8)
     >>> [name for name, _ in layer_groups(m)]
     ['stage0', 'stage1', 'stage2', 'head']

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from vislab.core.device import Precision, resolve_device, resolve_precision
+from vislab.core import dist as cd
 from vislab.engine import distributed as D
 from vislab.engine.run import create_run_dir, write_run_files
 
@@ -44,7 +45,7 @@ def launch(task: str, cfg: Any, worker: Callable[[Any, str | None], Path]) -> Pa
     """Run ``worker`` for a training run of ``task``; returns the run folder."""
     from vislab.engine.checkpoint import resolve_path
 
-    info = D.env_info()
+    info = cd.env_info()
     if cfg.run.resume:
         run_dir: Path | None = resolve_path(cfg.run.resume, prefer="last").parent.parent
     elif info.enabled:  # under torchrun: the worker's rank 0 creates the folder and tells the others
@@ -72,7 +73,7 @@ def remove_if_no_checkpoint(run_dir: Path) -> None:
 @dataclass
 class WorkerContext:
     device: torch.device
-    dist: D.DistInfo
+    dist: cd.DistInfo
     precision: Precision
     run_dir: Path
 
@@ -82,11 +83,11 @@ def start(task: str, cfg: Any, run_dir_s: str | None) -> WorkerContext:
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    device = resolve_device(tc.device, D.env_info().local_rank)
+    device = resolve_device(tc.device, cd.env_info().local_rank)
     dist = D.init(device)
     if run_dir_s is None:  # torchrun: rank 0 creates the run folder and tells the others
         made = str(create_run_dir(cfg.run.out, task, cfg.run.name, cfg.run.overwrite)) if dist.is_main else None
-        run_dir_s = D.broadcast_object(made)
+        run_dir_s = cd.broadcast_object(made)
     precision = resolve_precision(tc.precision, device)
     if tc.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)

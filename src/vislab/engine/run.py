@@ -12,8 +12,6 @@ Layout::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import sys
@@ -78,24 +76,6 @@ def update_run_json(run_dir: Path, **kv: Any) -> None:
     info = json.loads(p.read_text()) if p.exists() else {}
     info.update(kv)
     atomic_write_text(p, json.dumps(info, indent=1, default=str))
-
-
-def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Rewrite ``metrics.csv`` from the full history (atomic; consistent with the last checkpoint)."""
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    for row in history:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(path, buf.getvalue())
-
-
-def read_metrics_csv(path: Path) -> list[dict[str, float]]:
-    with open(path) as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
 def fit_summary(result: Any, test: dict[str, Any], seconds: float) -> dict[str, Any]:

@@ -31,10 +31,10 @@ from vislab.core.device import Precision
 from vislab.core.errors import CheckpointError, TrainingError
 from vislab.engine import checkpoint as ckpt
 from vislab.engine.config import TrainConfig
-from vislab.engine.distributed import DistInfo, all_reduce_sum, barrier
+from vislab.core.dist import DistInfo, all_reduce_sum, barrier
 from vislab.engine.optim import build_ema, build_optimizer, lr_factor, set_lr
 from vislab.engine.progress import EpochProgress
-from vislab.engine.run import write_metrics_csv
+from vislab.report.history import write_metrics_csv
 
 
 class Metrics(Protocol):

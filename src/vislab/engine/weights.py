@@ -22,7 +22,7 @@ unless asked to (``allow_download``), and says in one line what to pass when the
 
 Example:
     >>> import torch, tempfile, os
-    >>> from vislab.core.registry import create_model
+    >>> from vislab.models.registry import create_model
     >>> src = create_model("small_cnn", num_classes=4, width=8)
     >>> path = os.path.join(tempfile.mkdtemp(), "w.pth")
     >>> torch.save(src.state_dict(), path)

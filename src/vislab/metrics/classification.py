@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from vislab.engine.distributed import all_reduce_sum
+from vislab.core.dist import all_reduce_sum
 
 
 class ClassificationMetrics:

@@ -149,12 +149,9 @@ class DetectionMetrics:
         return bool(self.items) and all(it[5] is not None for it in self.items)
 
     def sync(self) -> None:
-        import torch.distributed as dist
+        from vislab.core.dist import all_gather_list
 
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            gathered: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, self.items)
-            self.items = [it for part in gathered for it in part]
+        self.items = all_gather_list(self.items)
 
     def coco(self, iou_type: str = "bbox") -> tuple[dict, list[dict]]:
         """The ground truth as a COCO dict and the predictions as COCO results (``iou_type="segm"``: with the
@@ -197,21 +194,3 @@ def _resize_masks(m: torch.Tensor, size: tuple[int, int], nearest: bool) -> torc
         return torch.zeros(0, *size)
     mode = {"mode": "nearest"} if nearest else {"mode": "bilinear", "align_corners": False}
     return torch.nn.functional.interpolate(m.detach().float().cpu()[:, None], size=size, **mode)[:, 0]
-
-
-def plot_pr_curves(result: dict[str, Any], classes: list[str], path, title: str = "precision-recall (IoU 0.5)"):
-    """One PR curve per class at IoU 0.5 (all areas, 100 detections) to a PNG."""
-    from vislab.report.plots import _plt, _save
-
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    rec = result["recall_thresholds"]
-    for i, name in enumerate(classes):
-        p = result["precision"][0, :, i, 0, -1]
-        if (p > -1).any():
-            ap = float(p[p > -1].mean())
-            ax.plot(rec, np.clip(p, 0, 1), label=f"{name} (AP50 {ap:.3f})")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.grid(alpha=0.3)
-    return _save(fig, path)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from vislab.engine.distributed import all_reduce_sum
+from vislab.core.dist import all_reduce_sum
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:

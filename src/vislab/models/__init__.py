@@ -1,4 +1,4 @@
-"""Model families. Importing this package registers every model in :data:`vislab.core.registry.MODELS`.
+"""Model families, registered in :data:`vislab.models.registry.MODELS` (loaded on the first lookup).
 
 Classifier builders share one signature::
 
@@ -8,14 +8,6 @@ Classifier builders share one signature::
 exposes ``forward_features``, ``forward_head``, ``reset_classifier`` (see :class:`~vislab.models.base.Classifier`).
 """
 
-import importlib
-import pkgutil
+from vislab.models.registry import MODELS, create_model, list_models, register_model
 
-from vislab.core.registry import create_model, list_models, register_model
-
-# Every module in this package registers its models on import: adding a family is adding a file.
-for _m in pkgutil.iter_modules(__path__):
-    if not _m.name.startswith("_") and _m.name not in ("base", "layers"):
-        importlib.import_module(f"{__name__}.{_m.name}")
-
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["MODELS", "create_model", "list_models", "register_model"]

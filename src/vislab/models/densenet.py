@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import ConvFCClassifier, check_stem
 
 _tv_densenet = importlib.import_module("torchvision.models.densenet")

@@ -44,7 +44,7 @@ from torch import nn
 from torchvision.ops import box_convert, generalized_box_iou_loss
 
 from vislab.core.errors import DataError, ModelError
-from vislab.core.registry import MODELS, register_model
+from vislab.models.registry import MODELS, register_model
 from vislab.models.det_yolo import TinyBackbone
 
 

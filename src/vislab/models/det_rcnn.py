@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, roi_align
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.det_localize import build_backbone, feature_channels
 from vislab.models.det_post import postprocess
 from vislab.ops.proposals import selective_search

@@ -40,7 +40,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 
 
 class TorchvisionDetector(nn.Module):

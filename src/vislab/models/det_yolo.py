@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
-from vislab.core.registry import MODELS, register_model
+from vislab.models.registry import MODELS, register_model
 from vislab.models.det_post import postprocess
 
 

@@ -22,7 +22,7 @@ import importlib
 import torch
 from torch import nn
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import Classifier, check_stem
 from vislab.models.timm_adapter import TimmClassifier, create_timm
 

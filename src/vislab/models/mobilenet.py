@@ -16,7 +16,7 @@ import importlib
 
 from torch import nn
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import ConvFCClassifier, check_stem, init_conv_fc
 
 _tv_v2 = importlib.import_module("torchvision.models.mobilenetv2")

@@ -25,7 +25,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.models.resnet import ResNet as _TVResNet
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import Classifier, check_stem
 
 

@@ -141,7 +141,7 @@ class Encoder(nn.Module):
 
     def __init__(self, name: str, in_chans: int = 3, stem: str = "cifar"):
         super().__init__()
-        from vislab.core.registry import MODELS
+        from vislab.models.registry import MODELS
 
         if name.startswith("timm:"):
             net = MODELS.build(name, num_classes=0, in_chans=in_chans)

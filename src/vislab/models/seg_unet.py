@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vislab.core.errors import ModelError
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.seg_common import AttentionGate, ConvBlock, Encoder, SegmentationModel, Upsample
 
 

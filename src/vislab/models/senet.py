@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.layers import CBAM, SqueezeExcite
 from vislab.models.resnet import ResNet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import Classifier, check_stem, stage_ends
 
 

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.alexnet import _fc, zfnet_features
 from vislab.models.base import ConvFCClassifier, check_stem, init_conv_fc
 from vislab.models.layers import SpatialPyramidPool

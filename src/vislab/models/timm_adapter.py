@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from vislab.core.errors import ModelError, did_you_mean
-from vislab.core.registry import MODELS
+from vislab.models.registry import MODELS
 from vislab.models.base import Classifier, check_stem
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.base import ConvFCClassifier, check_stem, init_conv_fc
 
 # Table 1 of the paper, configurations A, B, D, E ("M" is a 2x2 max pool).

@@ -23,7 +23,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from vislab.core.errors import ShapeError
 from vislab.models.base import check_stem
-from vislab.core.registry import register_model
+from vislab.models.registry import register_model
 from vislab.models.timm_adapter import TimmClassifier
 
 

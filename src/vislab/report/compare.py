@@ -41,7 +41,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     Raises:
         DataError: not a run folder (no ``run.json``).
     """
-    from vislab.engine.run import read_metrics_csv
+    from vislab.report.history import read_metrics_csv
 
     d = Path(run_dir).expanduser()
     info_p = d / "run.json"

@@ -1,9 +1,10 @@
-"""Plots every task reuses: learning curves, confusion matrix, image grids with captions."""
+"""Plots every task reuses: learning curves, confusion matrix, image grids with captions, PR curves."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,4 +91,21 @@ def image_grid(
         ax.set_title(cap, fontsize=7, color=(colors[i] if colors else "black"))
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_pr_curves(result: dict[str, Any], classes: list[str], path, title: str = "precision-recall (IoU 0.5)"):
+    """One PR curve per class at IoU 0.5 (all areas, 100 detections) of a COCO result
+    (:func:`vislab.metrics.detection.coco_evaluate`) to a PNG."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    rec = result["recall_thresholds"]
+    for i, name in enumerate(classes):
+        p = result["precision"][0, :, i, 0, -1]
+        if (p > -1).any():
+            ap = float(p[p > -1].mean())
+            ax.plot(rec, np.clip(p, 0, 1), label=f"{name} (AP50 {ap:.3f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -21,7 +21,7 @@ from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.device import resolve_device, resolve_precision
 from vislab.core.errors import ConfigError
-from vislab.core.registry import MODELS
+from vislab.models.registry import MODELS
 from vislab.data.augment import TTA_MODES, AugDataConfig, parse_augment, with_tta
 from vislab.data.base import DataConfig, ImageSource, Splits, load_dataset
 from vislab.data.loaders import Batch, BatchStream, channel_stats

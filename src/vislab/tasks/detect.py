@@ -29,7 +29,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import ConfigError, DataError
-from vislab.core.registry import MODELS
+from vislab.models.registry import MODELS
 from vislab.data.detection.augment import PRESETS, JointAugment
 from vislab.data.loaders import epoch_generator, global_batches
 from vislab.engine import distributed as D

@@ -71,7 +71,7 @@ def class_names(spec: str) -> list[str]:
 
 def import_weights(cfg: DetImportConfig) -> Path:
     """Build ``cfg.model``, load ``cfg.weights`` into it exactly, write the run; returns the run folder."""
-    from vislab.core.registry import MODELS
+    from vislab.models.registry import MODELS
     from vislab.engine import checkpoint as ckpt
     from vislab.engine.weights import load_into, read_weights
     from vislab.tasks.detect import TASK, DetectConfig

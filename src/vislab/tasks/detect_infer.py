@@ -23,12 +23,8 @@ from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.errors import DataError
 from vislab.core.io import atomic_write_text
-from vislab.metrics.detection import (
-    MASK_STAT_NAMES,
-    STAT_NAMES,
-    DetectionMetrics,
-    plot_pr_curves,
-)
+from vislab.metrics.detection import MASK_STAT_NAMES, STAT_NAMES, DetectionMetrics
+from vislab.report.plots import plot_pr_curves
 from vislab.tasks.detect import TASK, DetDataConfig, DetSplit, DetStream, load_splits
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")

@@ -21,7 +21,7 @@ from vislab.core import config as C
 from vislab.core.config import opt
 from vislab.core.device import resolve_device, resolve_precision
 from vislab.core.errors import ConfigError, DataError, ModelError
-from vislab.core.registry import MODELS
+from vislab.models.registry import MODELS
 from vislab.data.segmentation import (
     SegBatch,
     SegBatchStream,

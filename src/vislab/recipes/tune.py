@@ -251,7 +251,7 @@ def _objective(cfg: TuneConfig, trials_dir: Path):
     import optuna
 
     classify = _classify()
-    from vislab.engine.run import read_metrics_csv
+    from vislab.report.history import read_metrics_csv
     from vislab.engine.trainer import Callback
 
     maximize = direction(cfg) == "maximize"
@@ -307,7 +307,7 @@ def tune(cfg: TuneConfig, log=print) -> TuneResult:
             log(f"trial {trial.number}: {msg}  {_fmt_params(trial.params)}")
 
     if cfg.n_jobs > 1:  # load the model registry and the data modules once, here, not racing in the trial threads
-        from vislab.core.registry import MODELS
+        from vislab.models.registry import MODELS
 
         _ = base_config(cfg).model.model in MODELS
     done = len(study.get_trials(deepcopy=False, states=_finished_states()))

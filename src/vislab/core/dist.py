@@ -1,0 +1,69 @@
+"""Process facts and collectives that every layer may use: rank / world from the environment, sums and
+gathers over processes. Each is the identity in a single process, so callers need no ``if distributed``.
+
+Joining and leaving the process group, and spawning processes, is the engine's
+(:mod:`vislab.engine.distributed`); this module only talks to a group that is already there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def env_info() -> DistInfo:
+    """Rank / world size from the environment torchrun sets (1 process when absent)."""
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def active() -> bool:
+    """Whether a process group of more than one process is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over processes (in place; identity when single-process)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def all_gather_list(items: list[Any]) -> list[Any]:
+    """Every process's ``items`` concatenated in rank order (``items`` itself when single-process)."""
+    if not active():
+        return items
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [it for part in gathered for it in part]
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    if dist.is_available() and dist.is_initialized():
+        box = [obj]
+        dist.broadcast_object_list(box, src=src)
+        return box[0]
+    return obj
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
