@@ -47,6 +47,9 @@ class Batch:
     y2: torch.Tensor | None = None  # (b,) partner labels of mixup / cutmix
     lam: torch.Tensor | None = None  # () weight of ``y`` in the mixed target (``1 - lam`` for ``y2``)
 
+    def __len__(self) -> int:
+        return len(self.x)
+
 
 class _Decoded(torch.utils.data.Dataset):
     def __init__(self, src: ImageSource):

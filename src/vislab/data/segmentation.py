@@ -228,6 +228,9 @@ class SegBatch:
     n_global: int  # samples in the whole global batch
     index: torch.Tensor | None = None  # (b,) dataset indices
 
+    def __len__(self) -> int:
+        return len(self.x)
+
 
 class SegBatchStream:
     """Iterate one process's batches of a :class:`SegSource`, epoch by epoch (in memory).

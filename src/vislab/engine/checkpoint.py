@@ -1,7 +1,10 @@
 """Checkpoints: one safetensors file per checkpoint, written atomically.
 
 The file holds the tensors (``model.*``, ``ema.*``, ``optim.*``) and, in its safetensors metadata, the
-JSON state (epoch, step, config, model name and arguments, classes, history, optimizer settings). A
+JSON state (epoch, step, config, model name and arguments, classes, history, optimizer settings). A task
+with several models saves them as one ``nn.ModuleDict`` (``model.G.*``, ``model.D.*``, the same for ``ema``)
+and its optimizers by name (``optim.G.*`` with ``state["optimizers"]["G"]``); a task with one model and one
+optimizer writes exactly what vislab 0.1 wrote (``model.*``, ``optim.<i>.*``, ``state["optimizer"]``). A
 readable ``<name>.json`` copy of that state is written beside it. Because both live in one file that
 replaces the old one in a single rename, a kill at any moment leaves either the old or the new
 checkpoint, never a mix.
@@ -22,23 +25,23 @@ from vislab.core.io import atomic_path, atomic_write_text
 FORMAT = "vislab-checkpoint-1"
 
 
-def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _flatten_optimizer(sd: dict[str, Any], prefix: str = "optim") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for idx, st in sd["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
+                tensors[f"{prefix}.{idx}.{k}"] = v.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(idx), {})[k] = v
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any], prefix: str = "optim") -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, idx, k = key.split(".", 2)
+    for key, v in part(tensors, prefix).items():
+        idx, k = key.split(".", 1)
+        if idx.isdigit():
             state.setdefault(int(idx), {})[k] = v
     for idx, sc in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(sc)
@@ -54,10 +57,11 @@ def save(
     path: str | Path,
     model: nn.Module,
     state: dict[str, Any],
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict[str, torch.optim.Optimizer] | None = None,
     ema: nn.Module | None = None,
 ) -> Path:
-    """Write a checkpoint atomically; returns its path. ``state`` must be JSON-serialisable."""
+    """Write a checkpoint atomically; returns its path. ``state`` must be JSON-serialisable; ``optimizer`` is one
+    optimizer or several by name."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -65,7 +69,12 @@ def save(
     state = dict(state, format=FORMAT)
     if ema is not None:
         tensors.update({f"ema.{k}": v for k, v in state_dict_cpu(ema).items()})
-    if optimizer is not None:
+    if isinstance(optimizer, dict):
+        state["optimizers"] = {}
+        for name, opt in optimizer.items():
+            t, state["optimizers"][name] = _flatten_optimizer(opt.state_dict(), f"optim.{name}")
+            tensors.update(t)
+    elif optimizer is not None:
         t, meta = _flatten_optimizer(optimizer.state_dict())
         tensors.update(t)
         state["optimizer"] = meta
@@ -147,21 +156,28 @@ def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], where: str)
 
 
 def optimizer_state(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> dict[str, Any] | None:
+    """The state dict of a checkpoint's one optimizer (None when it holds none)."""
     meta = state.get("optimizer")
     return _unflatten_optimizer(tensors, meta) if meta else None
 
 
-def load_best(model: nn.Module, run_dir: str | Path) -> nn.Module:
-    """The weights of ``run_dir``'s best checkpoint in a copy of ``model`` (``model`` itself when there is none)."""
+def optimizer_states(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The state dicts of a checkpoint's optimizers by name (a task with several)."""
+    return {name: _unflatten_optimizer(tensors, meta, f"optim.{name}") for name, meta in (state.get("optimizers") or {}).items()}
+
+
+def load_best(model: Any, run_dir: str | Path) -> Any:
+    """The weights of ``run_dir``'s best checkpoint in a copy of ``model`` (``model`` itself when there is none);
+    ``model`` is one module or a dict of them by name (then a dict comes back)."""
     import copy
 
     p = Path(run_dir) / "checkpoints" / "best.safetensors"
     if not p.exists():
         return model
     tensors, _ = load(p)
-    best = copy.deepcopy(model)
+    best = copy.deepcopy(nn.ModuleDict(model) if isinstance(model, dict) else model)
     best.load_state_dict(part(tensors, "model"))
-    return best
+    return dict(best) if isinstance(model, dict) else best
 
 
 def load_model(path: str | Path, task: str | None = None) -> tuple[nn.Module, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Progress display: a rich bar (loss, metric, img/s, ETA) on terminals, one line per epoch elsewhere."""
+"""Progress display: a rich bar (loss and a running stat, img/s, ETA) on terminals, one line per epoch elsewhere."""
 
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ class EpochProgress:
         self._p.start()
         self._task = self._p.add_task("train", total=steps, info="")
 
-    def step(self, n_images: int, loss: float, acc: float | None) -> None:
+    def step(self, n_images: int, shown: dict[str, float]) -> None:
+        """One batch done: ``n_images`` more, and the running means to show (e.g. ``{"loss": 0.41, "acc": 0.87}``)."""
         self._seen += n_images
         if self._p is None:
             return
         ips = self._seen / max(time.perf_counter() - self._t0, 1e-9)
-        info = f"loss {loss:.4f}" + (f"  acc {acc:.3f}" if acc is not None else "") + f"  {ips:,.0f} img/s"
+        info = "  ".join(f"{k} {v:.4f}" if k.startswith("loss") else f"{k} {v:.3f}" for k, v in shown.items()) + f"  {ips:,.0f} img/s"
         self._p.update(self._task, advance=1, info=info)
 
     def end_epoch(self, line: str) -> None:

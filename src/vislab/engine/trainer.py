@@ -1,25 +1,35 @@
 """One training loop for every task.
 
-The trainer knows no task: a task gives it a model, batch streams and three hooks --
+The trainer knows no task. A task gives it its model -- one module, or several by name
+(``{"G": generator, "D": critic}``) -- batch streams, and hooks (:class:`TaskHooks`):
 
-* ``train_step(model, batch) -> (loss_sum, stats)``: forward pass and the *summed* loss over the
-  process's samples (``stats``: other sums to show, e.g. ``{"correct": n}``);
-* ``new_metrics() -> M`` with ``update``-style accumulation done by ``eval_step(model, batch, M)``,
-  then ``M.sync()`` (sum over processes) and ``M.compute() -> {name: float}``.
+* ``train_step(model, batch) -> (loss_sum, stats)``: the default path. The forward pass and the loss *summed*
+  over this process's samples; the trainer runs backward and steps the one optimizer. ``stats`` are other
+  per-sample sums to log: ``{"acc": n_correct}`` becomes the column ``train_acc`` (their mean per sample);
+* or ``step(ctx, batch) -> stats``: a step the task owns, for several optimizers (GANs: alternating D/G steps,
+  n_critic, gradient penalty). The task calls ``ctx.backward(loss_sum, "D")`` and ``ctx.step("D")`` itself
+  (see :class:`StepContext`); every returned stat is a per-sample sum, logged as ``train_<name>``;
+* ``new_metrics() -> M`` and ``eval_step(model, batch, M)`` for evaluation (:func:`~vislab.engine.evaluate.run_eval`),
+  or ``evaluate(model, stream, epoch) -> {name: value}`` for an evaluation of the task's own (e.g. sampling);
+* optional attributes: ``monitor`` (the default metric for the best checkpoint, e.g. ``val_acc``),
+  ``optimizers() -> {name: OptimizerSpec}`` (which models each optimizer trains; default: one optimizer
+  ``"model"`` over everything), ``ema_models`` (the models ``--ema-decay`` averages; default: all).
 
 The loss actually minimised is ``loss_sum * world / n_global``: the mean over the *global* batch,
 whatever its split over processes -- so N processes take the same steps as one.
 
-Everything needed to continue is in the checkpoint written after each epoch; randomness of an epoch
-depends only on (seed, epoch), so a run killed mid-epoch and resumed ends where an uninterrupted run ends.
+Everything needed to continue is in the checkpoint written after each epoch (every model, optimizer, EMA
+and gradient scaler, by name); randomness of an epoch depends only on (seed, epoch), so a run killed
+mid-epoch and resumed ends where an uninterrupted run ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,13 +38,16 @@ import torch
 from torch import nn
 
 from vislab.core.device import Precision
-from vislab.core.errors import CheckpointError, TrainingError
+from vislab.core.dist import DistInfo, all_reduce_sum, barrier
+from vislab.core.errors import CheckpointError, ConfigError, TrainingError
 from vislab.engine import checkpoint as ckpt
 from vislab.engine.config import TrainConfig
-from vislab.core.dist import DistInfo, all_reduce_sum, barrier
+from vislab.engine.evaluate import run_eval
 from vislab.engine.optim import build_ema, build_optimizer, lr_factor, set_lr
 from vislab.engine.progress import EpochProgress
 from vislab.report.history import write_metrics_csv
+
+DEFAULT = "model"  # the name of the model and of the optimizer when a task has one of each
 
 
 class Metrics(Protocol):
@@ -47,12 +60,24 @@ class TaskHooks(Protocol):
 
     def train_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
     def new_metrics(self) -> Metrics: ...
-    def eval_step(self, model: nn.Module, batch: Any, metrics: Metrics) -> None: ...
+    def eval_step(self, model: Any, batch: Any, metrics: Metrics) -> None: ...
 
 
 class Stream(Protocol):
+    """Batches by the shared rule: ``epoch(e)`` yields this process's share of each global batch; a batch has
+    ``len(batch)`` (its local samples) and ``batch.n_global`` (the global batch's)."""
+
     def __len__(self) -> int: ...
     def epoch(self, epoch: int) -> Any: ...
+
+
+@dataclass
+class OptimizerSpec:
+    """One optimizer of a task: the named models it trains and the settings that differ from the run's
+    ``TrainConfig`` (``overrides``, e.g. ``{"lr": 2e-4, "momentum": 0.5}`` for a DCGAN's Adam)."""
+
+    models: tuple[str, ...]
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +98,7 @@ class Callback:
     """Optional hooks; every field is a callable or None."""
 
     on_epoch_start: Callable[[int], None] | None = None  # before the epoch's first batch (e.g. gradual unfreezing)
+    on_step_end: Callable[[int, dict[str, float]], None] | None = None  # after optimizer step n: that batch's train_* means
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
     on_fit_end: Callable[[FitResult], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -82,8 +108,146 @@ def monitor_mode(name: str) -> str:
     return "min" if "loss" in name or "error" in name else "max"
 
 
+class StepContext:
+    """What a task-owned step (``hooks.step(ctx, batch)``) works with.
+
+    * ``ctx.module(name)``: the model to run when its *own* loss is computed (wrapped for gradient
+      synchronisation under DDP);
+    * ``ctx.raw(name)``: the plain model, for passes where another model's loss flows through it (a GAN's
+      critic judging the generator): its gradients are then neither computed nor synchronised;
+    * ``ctx.backward(loss_sum, opt)``: gradients of ``loss_sum`` (summed over this process's samples) for the
+      parameters of optimizer ``opt`` only, scaled to the global-batch mean (and by the fp16 gradient scaler);
+    * ``ctx.step(opt)``: clip, step and zero that optimizer (at gradient-accumulation boundaries; returns
+      whether it stepped), update the EMA of its models;
+    * ``ctx.step_count`` (optimizer steps of the run so far, before this batch), ``ctx.batch_index``, ``ctx.epoch``.
+
+    Example (one critic update per batch, a generator update every ``n_critic`` batches)::
+
+        def step(self, ctx, batch):
+            fake = ctx.raw("G")(z)
+            loss_d = critic_loss(ctx.module("D"), batch.x, fake.detach())
+            ctx.backward(loss_d, "D"); ctx.step("D")
+            stats = {"loss_d": loss_d.detach()}
+            if ctx.batch_index % n_critic == 0:
+                loss_g = -ctx.raw("D")(ctx.module("G")(z)).sum()
+                ctx.backward(loss_g, "G"); ctx.step("G")
+                stats["loss_g"] = loss_g.detach()
+            return stats
+    """
+
+    def __init__(self, trainer: Trainer, run: _Run):
+        self._t, self._run = trainer, run
+        self.epoch = 0
+        self.batch_index = 0
+        self.step_count = 0
+        self._n_global = 1
+        self._sync_now = True
+
+    def module(self, name: str) -> nn.Module:
+        return self._run.wrapped[self._run.check_model(name)]
+
+    def raw(self, name: str) -> nn.Module:
+        return self._run.models[self._run.check_model(name)]
+
+    def backward(self, loss_sum: torch.Tensor, optimizer: str) -> None:
+        run, cfg = self._run, self._t.cfg
+        params = run.trainable(optimizer)
+        loss = loss_sum.float() * (self._t.dist.world / self._n_global) / cfg.accumulate
+        scaler = run.scalers.get(optimizer)
+        with torch.autocast(self._t.device.type, enabled=False):
+            torch.autograd.backward(scaler.scale(loss) if scaler else loss, inputs=params)
+
+    def step(self, optimizer: str) -> bool:
+        if not self._sync_now:
+            return False
+        self._run.optimizer_step(optimizer, self.step_count)
+        return True
+
+
+class _Run:
+    """The state of one fit: models, their DDP wrappers, optimizers, EMAs and gradient scalers, by name."""
+
+    def __init__(self, trainer: Trainer, model: nn.Module | Mapping[str, nn.Module]):
+        cfg = trainer.cfg
+        self.single = not isinstance(model, Mapping)
+        self.models: dict[str, nn.Module] = {DEFAULT: model} if self.single else dict(model)  # type: ignore[arg-type]
+        hooks = trainer.task
+        specs = hooks.optimizers() if hasattr(hooks, "optimizers") else {DEFAULT: OptimizerSpec(tuple(self.models))}
+        if not specs:
+            raise ConfigError("task optimizers: expected at least one, got none")
+        for name, spec in specs.items():
+            for m in spec.models:
+                self.check_model(m, f"optimizer '{name}'")
+        self.one_optimizer = len(specs) == 1 and DEFAULT in specs
+        self.specs = specs
+        self.cfgs = {n: dataclasses.replace(cfg, **s.overrides) if s.overrides else cfg for n, s in specs.items()}
+        self.optimizers = {n: build_optimizer(self.group(s.models), self.cfgs[n], trainer.param_groups if self.one_optimizer else None)
+                           for n, s in specs.items()}
+        ema_names = tuple(getattr(hooks, "ema_models", None) or self.models)
+        self.emas = {n: build_ema(self.models[n], cfg.ema_decay) for n in ema_names} if cfg.ema_decay > 0 else {}
+        self.scalers = {n: torch.amp.GradScaler(trainer.device.type) for n in specs} if trainer.precision.scaler else {}
+        self.wrapped = {n: trainer.wrap(m) for n, m in self.models.items()}
+        self.owner = {m: n for n, s in specs.items() for m in s.models}  # model -> the optimizer that trains it
+
+    def check_model(self, name: str, where: str = "step") -> str:
+        if name not in self.models:
+            raise ConfigError(f"{where}: expected one of the task's models {', '.join(self.models)}, got '{name}'")
+        return name
+
+    def group(self, names: tuple[str, ...]) -> nn.Module:
+        return self.models[names[0]] if len(names) == 1 else nn.ModuleDict({n: self.models[n] for n in names})
+
+    def trainable(self, optimizer: str) -> list[torch.Tensor]:
+        if optimizer not in self.optimizers:
+            raise ConfigError(f"step: expected one of the task's optimizers {', '.join(self.optimizers)}, got '{optimizer}'")
+        return [p for g in self.optimizers[optimizer].param_groups for p in g["params"] if p.requires_grad]
+
+    def optimizer_step(self, name: str, step: int) -> None:
+        """One update of optimizer ``name`` at run step ``step``: lr from the schedule, clip, step, zero, EMA."""
+        opt, cfg, scaler = self.optimizers[name], self.cfgs[name], self.scalers.get(name)
+        set_lr(opt, cfg.lr * lr_factor(step, self.total_steps, self.steps_per_epoch, cfg))
+        if cfg.grad_clip > 0:
+            if scaler:
+                scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_([p for m in self.specs[name].models for p in self.models[m].parameters()], cfg.grad_clip)
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        for m in self.specs[name].models:
+            if m in self.emas:
+                self.emas[m].update_parameters(self.models[m])
+
+    # -- what a checkpoint holds: one module / optimizer as before, or a dict of them by name -------------
+    def container(self, modules: Mapping[str, nn.Module]) -> nn.Module:
+        return modules[DEFAULT] if self.single else nn.ModuleDict(dict(modules))
+
+    def eval_models(self) -> dict[str, nn.Module]:
+        return {n: self.emas[n].module if n in self.emas else m for n, m in self.models.items()}
+
+    def eval_view(self) -> Any:
+        """What ``eval_step`` gets: the (EMA) model, or a dict of them."""
+        ev = self.eval_models()
+        return ev[DEFAULT] if self.single else ev
+
+    def ckpt_optimizer(self) -> Any:
+        return self.optimizers[DEFAULT] if self.one_optimizer else self.optimizers
+
+    def ckpt_ema(self) -> nn.Module | None:
+        if not self.emas:
+            return None
+        return self.emas[DEFAULT] if self.single and DEFAULT in self.emas else nn.ModuleDict(self.emas)
+
+    def scaler_state(self) -> Any:
+        if not self.scalers:
+            return None
+        return self.scalers[DEFAULT].state_dict() if self.one_optimizer else {n: s.state_dict() for n, s in self.scalers.items()}
+
+
 class Trainer:
-    """Fit / validate / test / predict for any task.
+    """Fit / evaluate for any task.
 
     Args:
         cfg: optimisation settings.
@@ -92,8 +256,9 @@ class Trainer:
         run_dir: run folder (checkpoints, metrics.csv, tb/); ``None`` keeps everything in memory.
         ckpt_state: JSON-able facts stored in every checkpoint (model name and args, classes, config...).
         progress: ``auto|on|off``.
-        param_groups: ``fn(model, weight_decay) -> optimizer groups`` (e.g. per-layer ``lr_scale``);
-            default: :func:`~vislab.engine.optim.param_groups`.
+        param_groups: ``fn(model, weight_decay) -> optimizer groups`` (e.g. per-layer ``lr_scale``) of the one
+            optimizer; default: :func:`~vislab.engine.optim.param_groups`.
+        resume_keys: ``ckpt_state`` entries a resumed checkpoint must agree with (e.g. ``num_classes``).
     """
 
     def __init__(
@@ -110,6 +275,7 @@ class Trainer:
         tensorboard: bool = True,
         callbacks: list[Callback] | None = None,
         param_groups: Callable[[nn.Module, float], list[dict]] | None = None,
+        resume_keys: tuple[str, ...] = ("task", "model"),
     ):
         self.cfg = cfg
         self.task = task
@@ -122,21 +288,22 @@ class Trainer:
         self.tensorboard = tensorboard and run_dir is not None and dist.is_main
         self.callbacks = callbacks or []
         self.param_groups = param_groups
-        self.monitor = task.monitor if cfg.monitor == "auto" else cfg.monitor
+        self.resume_keys = resume_keys
+        self.monitor = getattr(task, "monitor", "train_loss") if cfg.monitor == "auto" else cfg.monitor
 
     # -- model preparation -------------------------------------------------------------------
-    def prepare(self, model: nn.Module) -> nn.Module:
-        """Move to the device and memory format; convert BatchNorm for sync; returns the raw model.
+    def prepare(self, model: nn.Module | Mapping[str, nn.Module]) -> Any:
+        """Move to the device and memory format; convert BatchNorm for sync; returns the raw model (or dict).
 
         On CPU, denormal floats are flushed to zero: tiny activations or gradients otherwise slow
         some epochs down more than tenfold (measured here: 2,000 -> 50-150 img/s for a small CNN).
         """
+        if isinstance(model, Mapping):
+            return {n: self.prepare(m) for n, m in model.items()}
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         if self.dist.enabled and self.cfg.sync_bn:
             if self.device.type != "cuda":
-                from vislab.core.errors import ConfigError
-
                 raise ConfigError(f"--sync-bn: expected CUDA devices (torch's SyncBatchNorm works only with GPU modules), got {self.device.type}")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
@@ -144,8 +311,9 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    def _wrap(self, model: nn.Module) -> nn.Module:
-        if not self.dist.enabled:
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """DDP around ``model`` when several processes train (and it has something to train)."""
+        if not self.dist.enabled or not any(p.requires_grad for p in model.parameters()):
             return model
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -153,46 +321,35 @@ class Trainer:
         return DDP(model, device_ids=ids, broadcast_buffers=not self.cfg.sync_bn)
 
     # -- evaluation ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, stream: Stream, epoch: int = 0) -> dict[str, float]:
-        """Metrics of ``model`` over ``stream``, reduced over processes."""
-        was_training = model.training
-        model.eval()
-        metrics = self.task.new_metrics()
-        for batch in stream.epoch(epoch):
-            if len(batch.y) == 0:
-                continue
-            with self.precision.autocast():
-                self.task.eval_step(model, batch, metrics)
-        metrics.sync()
-        model.train(was_training)
-        return metrics.compute()
+    def evaluate(self, model: Any, stream: Stream, epoch: int = 0) -> dict[str, float]:
+        """Metrics of ``model`` (a module or a dict of them) over ``stream``, reduced over processes."""
+        if hasattr(self.task, "evaluate"):
+            return self.task.evaluate(model, stream, epoch)
+        return run_eval(self.task, model, stream, self.precision, epoch).compute()
 
     # -- training ----------------------------------------------------------------------------
-    def fit(self, model: nn.Module, train: Stream, val: Stream | None = None, resume: str | Path | None = None) -> FitResult:
-        """Train ``model`` (already :meth:`prepare`-d) for ``cfg.epochs``; resumes from a checkpoint when given."""
+    def fit(self, model: nn.Module | Mapping[str, nn.Module], train: Stream, val: Stream | None = None,
+            resume: str | Path | None = None) -> FitResult:
+        """Train ``model`` (already :meth:`prepare`-d; one module or a dict by name) for ``cfg.epochs``;
+        resumes from a checkpoint when given."""
         cfg = self.cfg
         if cfg.monitor == "auto" and val is None:
             self.monitor = "train_loss"  # nothing held out: best = lowest training loss
-        optimizer = build_optimizer(model, cfg, self.param_groups)
-        ema = build_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaler else None
-        steps_per_epoch = max(1, math.ceil(len(train) / cfg.accumulate))
-        total_steps = steps_per_epoch * cfg.epochs
+        run = _Run(self, model)
+        run.steps_per_epoch = max(1, math.ceil(len(train) / cfg.accumulate))
+        run.total_steps = run.steps_per_epoch * cfg.epochs
         start_epoch, step, history = 0, 0, []
         mode = monitor_mode(self.monitor)
         best_value: float | None = None
         best_epoch, bad_epochs = -1, 0
         if resume:
-            st = self._restore(resume, model, optimizer, ema, scaler)
+            st = self._restore(resume, run)
             start_epoch, step, history = st["epoch"], st["step"], st["history"]
             best_value, best_epoch, bad_epochs = st.get("best_value"), st.get("best_epoch", -1), st.get("bad_epochs", 0)
             self.progress.log(f"resumed from {resume} at epoch {start_epoch}")
-        ddp_model = self._wrap(model)
         writer = self._writer(start_epoch)
         result = FitResult(history, self.monitor, best_value, best_epoch)
         t_fit, seen_total = time.perf_counter(), 0
-        last_path = best_path = None
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.early_stop and bad_epochs >= cfg.early_stop:
@@ -202,11 +359,10 @@ class Trainer:
                 for cb in self.callbacks:
                     if cb.on_epoch_start:
                         cb.on_epoch_start(epoch)
-                row, step, seen = self._train_epoch(ddp_model, model, optimizer, ema, scaler, train, epoch, step, total_steps, steps_per_epoch)
+                row, step, seen = self._train_epoch(run, train, epoch, step)
                 seen_total += seen
-                eval_model = ema.module if ema is not None else model
                 if val is not None:
-                    row.update({f"val_{k}": v for k, v in self.evaluate(eval_model, val, epoch).items()})
+                    row.update({f"val_{k}": v for k, v in self.evaluate(run.eval_view(), val, epoch).items()})
                 history.append(row)
                 value = row.get(self.monitor)
                 if value is None:
@@ -218,13 +374,9 @@ class Trainer:
                     bad_epochs += 1
                 state = {"epoch": epoch + 1, "step": step, "history": history, "best_value": best_value,
                          "best_epoch": best_epoch, "bad_epochs": bad_epochs, "monitor": self.monitor,
-                         "scaler": scaler.state_dict() if scaler else None, **self.ckpt_state}
+                         "scaler": run.scaler_state(), **self.ckpt_state}
                 if self.dist.is_main and self.run_dir is not None:
-                    last_path = ckpt.save(self.run_dir / "checkpoints" / "last.safetensors", model, state, optimizer, ema)
-                    if improved:
-                        best_path = ckpt.save(self.run_dir / "checkpoints" / "best.safetensors", eval_model,
-                                              {k: v for k, v in state.items() if k != "scaler"})
-                    write_metrics_csv(self.run_dir / "metrics.csv", history)
+                    self._save(run, state, improved)
                     if writer is not None:
                         for k, v in row.items():
                             if k != "epoch":
@@ -241,7 +393,6 @@ class Trainer:
         result.history, result.best_value, result.best_epoch = history, best_value, best_epoch
         result.seconds = time.perf_counter() - t_fit
         result.images_per_second = seen_total / max(result.seconds, 1e-9)
-        result.last_checkpoint, result.best_checkpoint = last_path, best_path
         if self.run_dir is not None:
             result.last_checkpoint = self.run_dir / "checkpoints" / "last.safetensors"
             result.best_checkpoint = self.run_dir / "checkpoints" / "best.safetensors"
@@ -250,72 +401,114 @@ class Trainer:
                 cb.on_fit_end(result)
         return result
 
-    def _train_epoch(self, ddp_model, model, optimizer, ema, scaler, train, epoch, step, total_steps, steps_per_epoch):
+    def _save(self, run: _Run, state: dict[str, Any], improved: bool) -> None:
+        d = self.run_dir / "checkpoints"  # type: ignore[operator]
+        ckpt.save(d / "last.safetensors", run.container(run.models), state, run.ckpt_optimizer(), run.ckpt_ema())
+        if improved:
+            ckpt.save(d / "best.safetensors", run.container(run.eval_models()), {k: v for k, v in state.items() if k != "scaler"})
+        write_metrics_csv(self.run_dir / "metrics.csv", state["history"])  # type: ignore[operator]
+
+    def _train_epoch(self, run: _Run, train: Stream, epoch: int, step: int) -> tuple[dict[str, float], int, int]:
         cfg, world = self.cfg, self.dist.world
-        ddp_model.train()
+        for m in run.wrapped.values():
+            m.train()
         n_batches = len(train)
         self.progress.start_epoch(epoch, cfg.epochs, n_batches)
-        sums = torch.zeros(3, dtype=torch.float64)  # global [loss sum, samples, correct]
+        sums: dict[str, float] = {}  # global per-sample sums of each stat, and the samples they cover
+        counts: dict[str, float] = {}
+        n_seen = 0.0
+        owned = hasattr(self.task, "step")
+        ctx = StepContext(self, run) if owned else None
+        per_step = [cb.on_step_end for cb in self.callbacks if cb.on_step_end]
         t0 = time.perf_counter()
         for i, batch in enumerate(train.epoch(epoch)):
             sync_now = (i + 1) % cfg.accumulate == 0 or i + 1 == n_batches
-            no_sync = ddp_model.no_sync if (self.dist.enabled and not sync_now) else contextlib.nullcontext
-            with no_sync():
-                with self.precision.autocast():
-                    loss_sum, stats = self.task.train_step(ddp_model, batch)
-                loss = loss_sum.float() * (world / batch.n_global) / cfg.accumulate
-                (scaler.scale(loss) if scaler else loss).backward()
-            local = torch.tensor([float(loss_sum.detach()), float(len(batch.y)), float(stats.get("correct", 0))], dtype=torch.float64)
-            glob = all_reduce_sum(local.clone()) if self.dist.enabled else local
-            if not math.isfinite(float(glob[0])):
-                last = self.run_dir / "checkpoints" / "last.safetensors" if self.run_dir else None
-                kept = f"; kept the last good checkpoint {last} (epoch {epoch})" if last and last.exists() else "; no checkpoint was written yet"
-                raise TrainingError(
-                    f"loss became {float(glob[0])} at epoch {epoch + 1}, step {i + 1} (lr {optimizer.param_groups[0]['lr']:.3g}); "
-                    f"expected a finite loss{kept}. Try a lower --lr or --grad-clip 1.0"
-                )
-            sums += glob
-            if sync_now:
-                set_lr(optimizer, cfg.lr * lr_factor(step, total_steps, steps_per_epoch, cfg))
-                if cfg.grad_clip > 0:
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
+            with self._no_sync(run, sync_now):
+                if ctx is not None:
+                    ctx.epoch, ctx.batch_index, ctx.step_count = epoch, i, step
+                    ctx._n_global, ctx._sync_now = batch.n_global, sync_now
+                    with self.precision.autocast():
+                        stats = dict(self.task.step(ctx, batch))  # type: ignore[attr-defined]
                 else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                    model = run.wrapped[DEFAULT]
+                    with self.precision.autocast():
+                        loss_sum, extra = self.task.train_step(model, batch)
+                    loss = loss_sum.float() * (world / batch.n_global) / cfg.accumulate
+                    scaler = run.scalers.get(DEFAULT)
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    stats = {"loss": loss_sum, **extra}
+            names = list(stats)
+            local = torch.tensor([float(len(batch))] + [float(stats[k].detach() if torch.is_tensor(stats[k]) else stats[k]) for k in names],
+                                 dtype=torch.float64)
+            glob = all_reduce_sum(local.clone()) if self.dist.enabled else local
+            n = float(glob[0])
+            for k, v in zip(names, glob[1:].tolist(), strict=True):
+                if not math.isfinite(v):
+                    raise TrainingError(self._not_finite(k, v, epoch, i, run))
+                sums[k] = sums.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0.0) + n
+            n_seen += n
+            if sync_now:
+                if ctx is None:
+                    run.optimizer_step(DEFAULT, step)
                 step += 1
-                if ema is not None:
-                    ema.update_parameters(model)
-            self.progress.step(int(glob[1]), float(glob[0] / max(glob[1], 1)), float(glob[2] / max(glob[1], 1)) if "correct" in stats else None)
+                if per_step:
+                    means = {f"train_{k}": v / max(n, 1) for k, v in zip(names, glob[1:].tolist(), strict=True)}
+                    for fn in per_step:
+                        fn(step, means)
+            self.progress.step(int(n), {k: sums[k] / max(counts[k], 1) for k in names[:2]})
         dt = time.perf_counter() - t0
-        loss_sum, n, correct = sums.tolist()
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / max(n, 1)}
-        if correct:
-            row["train_acc"] = correct / max(n, 1)
-        row.update({"epoch_seconds": dt, "images_per_second": n / max(dt, 1e-9)})
-        return row, step, int(n)
+        first = next(iter(run.optimizers.values()))
+        row: dict[str, float] = {"epoch": epoch + 1, "lr": first.param_groups[0]["lr"]}
+        row.update({f"train_{k}": v / max(counts[k], 1) for k, v in sums.items()})
+        row.update({"epoch_seconds": dt, "images_per_second": n_seen / max(dt, 1e-9)})
+        return row, step, int(n_seen)
 
-    def _restore(self, path, model, optimizer, ema, scaler) -> dict[str, Any]:
+    def _no_sync(self, run: _Run, sync_now: bool):
+        """Gradient accumulation under DDP: no all-reduce until the last micro-batch of a step."""
+        stack = contextlib.ExitStack()
+        if self.dist.enabled and not sync_now:
+            for m in run.wrapped.values():
+                if hasattr(m, "no_sync"):
+                    stack.enter_context(m.no_sync())
+        return stack
+
+    def _not_finite(self, name: str, value: float, epoch: int, i: int, run: _Run) -> str:
+        last = self.run_dir / "checkpoints" / "last.safetensors" if self.run_dir else None
+        kept = f"; kept the last good checkpoint {last} (epoch {epoch})" if last and last.exists() else "; no checkpoint was written yet"
+        lr = next(iter(run.optimizers.values())).param_groups[0]["lr"]
+        return (f"{name} became {value} at epoch {epoch + 1}, step {i + 1} (lr {lr:.3g}); "
+                f"expected a finite {name}{kept}. Try a lower --lr or --grad-clip 1.0")
+
+    def _restore(self, path: str | Path, run: _Run) -> dict[str, Any]:
         tensors, state = ckpt.load(ckpt.resolve_path(path, prefer="last"))
         if "history" not in state or "epoch" not in state:
             raise CheckpointError(f"resume '{path}': expected a training checkpoint (last.safetensors), got an inference-only one")
-        for key in ("model", "num_classes"):
+        for key in self.resume_keys:
             if key in self.ckpt_state and key in state and state[key] != self.ckpt_state[key]:
                 raise CheckpointError(f"resume '{path}': expected a checkpoint of {key}={self.ckpt_state[key]!r}, got {state[key]!r}")
-        ckpt.load_weights(model, ckpt.part(tensors, "model"), f"'{path}'")
-        opt_sd = ckpt.optimizer_state(tensors, state)
-        if opt_sd is not None:
-            optimizer.load_state_dict(opt_sd)
+        ckpt.load_weights(run.container(run.models), ckpt.part(tensors, "model"), f"'{path}'")
+        if run.one_optimizer:
+            opt_sd = ckpt.optimizer_state(tensors, state)
+            if opt_sd is not None:
+                run.optimizers[DEFAULT].load_state_dict(opt_sd)
+        else:
+            saved_opts = ckpt.optimizer_states(tensors, state)
+            for name, opt in run.optimizers.items():
+                if name not in saved_opts:
+                    raise CheckpointError(f"resume '{path}': expected optimizer state for '{name}', got {', '.join(saved_opts) or 'none'}")
+                opt.load_state_dict(saved_opts[name])
+        ema = run.ckpt_ema()
         if ema is not None:
             ema_sd = ckpt.part(tensors, "ema")
             if ema_sd:
                 ema.load_state_dict(ema_sd)
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+        saved = state.get("scaler")
+        if run.scalers and saved:
+            for name, scaler in run.scalers.items():
+                sd = saved if run.one_optimizer else saved.get(name)
+                if sd:
+                    scaler.load_state_dict(sd)
         return state
 
     def _writer(self, start_epoch: int):
@@ -327,9 +520,14 @@ class Trainer:
 
 
 def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool) -> str:
-    parts = [f"epoch {int(row['epoch'])}/{epochs}", f"loss {row['train_loss']:.4f}"]
-    for k in ("train_acc", "val_loss", "val_acc"):
-        if k in row:
+    """``epoch 3/10  loss 0.4122  train_acc 0.8701  val_loss 0.3518  val_acc 0.8950  2,914 img/s  1.2s  * best val_acc``:
+    the training loss, the other training stats, the validation loss and the monitored metric."""
+    parts = [f"epoch {int(row['epoch'])}/{epochs}"]
+    if "train_loss" in row:
+        parts.append(f"loss {row['train_loss']:.4f}")
+    keys = [k for k in row if k.startswith("train_") and k != "train_loss"] + ["val_loss", monitor]
+    for k in dict.fromkeys(keys):
+        if k in row and k != "train_loss":
             parts.append(f"{k} {row[k]:.4f}")
     parts.append(f"{row['images_per_second']:,.0f} img/s")
     parts.append(f"{row['epoch_seconds']:.1f}s")

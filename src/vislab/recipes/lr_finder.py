@@ -11,12 +11,12 @@ its optimizer state and the global RNG are left as they were.
 
 Example:
     >>> import torch
-    >>> from types import SimpleNamespace
+    >>> from vislab.data.loaders import Batch
     >>> torch.manual_seed(0) and None
     >>> x = torch.randn(64, 4); y = (x[:, 0] > 0).long()
     >>> class Stream:
     ...     def epoch(self, e):
-    ...         return [SimpleNamespace(x=x[i:i + 16], y=y[i:i + 16]) for i in range(0, 64, 16)]
+    ...         return [Batch(x[i:i + 16], y[i:i + 16], 16) for i in range(0, 64, 16)]
     >>> step = lambda m, b: (torch.nn.functional.cross_entropy(m(b.x), b.y, reduction="sum"), {})
     >>> model = torch.nn.Linear(4, 2)
     >>> res = find_lr(model, step, Stream(), lambda m: torch.optim.SGD(m.parameters(), lr=1.0), steps=30, start_lr=1e-4, end_lr=10)
@@ -83,7 +83,7 @@ def find_lr(
 
     Args:
         model: the network (left untouched: the sweep trains a deep copy).
-        train_step: ``(model, batch) -> (loss summed over the batch, stats)``; batches carry ``.y``.
+        train_step: ``(model, batch) -> (loss summed over the batch, stats)``; ``len(batch)`` is its sample count.
         stream: ``stream.epoch(e)`` yields batches (epochs are chained until ``steps`` steps are done).
         make_optimizer: builds the optimizer for the copy; per-group ``lr_scale`` is respected.
         steps: optimizer steps of the sweep (fewer when the loss diverges).
@@ -113,7 +113,7 @@ def find_lr(
             opt.zero_grad(set_to_none=True)
             with autocast() if autocast else _null():
                 loss_sum, _ = train_step(work, batch)
-            loss = loss_sum / max(1, len(batch.y))
+            loss = loss_sum / max(1, len(batch))
             value = float(loss.detach())
             if not math.isfinite(value):
                 diverged = True
@@ -164,7 +164,7 @@ def _batches(stream: Any) -> Iterable[Any]:
     while True:
         n = 0
         for b in stream.epoch(e):
-            if len(b.y):
+            if len(b):
                 n += 1
                 yield b
         if n == 0:

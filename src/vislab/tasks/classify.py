@@ -94,7 +94,7 @@ class ClassifyTask:
         if batch.y2 is not None:  # mixup / cutmix: lam * CE(y) + (1 - lam) * CE(y2)
             loss2 = F.cross_entropy(logits.float(), batch.y2, reduction="sum", label_smoothing=self.label_smoothing)
             loss = batch.lam * loss + (1 - batch.lam) * loss2
-        return loss, {"correct": (logits.detach().argmax(1) == batch.y).sum()}
+        return loss, {"acc": (logits.detach().argmax(1) == batch.y).sum()}  # summed: train_acc is its mean
 
     def new_metrics(self) -> ClassificationMetrics:
         return ClassificationMetrics(self.num_classes, device="cpu")

@@ -181,6 +181,9 @@ class DetBatch:
     index: torch.Tensor
     sizes: list[tuple[int, int]] | None = None  # the images' original (width, height), for metrics at that scale
 
+    def __len__(self) -> int:
+        return len(self.x)
+
 
 class DetStream:
     """Batches of a :class:`DetSplit` by the shared rule (see the module docstring)."""
