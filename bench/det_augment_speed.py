@@ -19,8 +19,8 @@ def main() -> None:
     from torchvision import tv_tensors as tvt
     from torchvision.transforms import v2
 
-    from vislab.data.detection import shapes_detection
-    from vislab.data.detection.augment import JointAugment
+    from vislab.data.detect import shapes_detection
+    from vislab.data.detect.augment import JointAugment
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--images", type=int, default=256)

@@ -26,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Timer  # noqa: E402
 
 from vislab.core.config import from_dict  # noqa: E402
-from vislab.core.registry import create_model  # noqa: E402
-from vislab.data.base import DataConfig, load_dataset  # noqa: E402
-from vislab.data.loaders import channel_stats  # noqa: E402
+from vislab.models.registry import create_model  # noqa: E402
+from vislab.data.classify.source import DataConfig, load_dataset  # noqa: E402
 from vislab.tasks import classify  # noqa: E402
 
 
@@ -63,7 +62,7 @@ def accuracy(model, loader) -> float:
 def plain(data: str, bar: float, max_epochs: int = 40) -> tuple[float | None, int, float]:
     splits = load_dataset(from_dict(DataConfig, {"data": data}))
     tr, te = splits.train, splits.test
-    mean, std = channel_stats(tr)
+    mean, std = tr.stats()
     flip = tr.augment == "standard"
     torch.manual_seed(0)
     model = create_model("small_cnn", num_classes=len(tr.classes), in_chans=tr.channels, stem="cifar")

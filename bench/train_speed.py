@@ -26,9 +26,9 @@ from _common import Timer, plain_train_epoch  # noqa: E402
 
 from vislab.core.config import from_dict  # noqa: E402
 from vislab.core.device import resolve_precision  # noqa: E402
-from vislab.core.registry import create_model  # noqa: E402
-from vislab.data.base import ImageSource  # noqa: E402
-from vislab.data.loaders import BatchStream  # noqa: E402
+from vislab.models.registry import create_model  # noqa: E402
+from vislab.data.classify.source import ImageSource  # noqa: E402
+from vislab.data.classify.stream import BatchStream  # noqa: E402
 from vislab.engine.config import TrainConfig  # noqa: E402
 from vislab.engine.optim import build_optimizer  # noqa: E402
 from vislab.engine.trainer import Trainer  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vislab.core.errors import DataError
-from vislab.data.base import DATASETS, DataConfig, load_dataset
+from vislab.data.classify.source import DATASETS, DataConfig, load_dataset
 from vislab.data.synthetic import SHAPE_CLASSES, generate_shapes, masks_to_boxes
 
 

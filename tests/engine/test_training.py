@@ -15,6 +15,7 @@ import torch
 from vislab.core.config import from_dict
 from vislab.core.errors import CheckpointError, TrainingError
 from vislab.engine import checkpoint as ckpt
+from vislab.engine.launch import resolve_run_config
 from vislab.tasks import classify
 
 QUIET = {"progress": "off", "tensorboard": False, "report": False}
@@ -115,7 +116,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = make_cfg(tmp_path, name="nan", model="lenet5", epochs=1, precision="fp32")
     run = classify.train(cfg)
     good = weights(run)
-    bad = classify.resolve_config(None, {"resume": str(run), "epochs": 3, "lr": 1e12})
+    bad = resolve_run_config(classify.ClassifyConfig, None, {"resume": str(run), "epochs": 3, "lr": 1e12})
     with pytest.raises(TrainingError, match=r"loss became (nan|inf).*kept the last good checkpoint"):
         classify.train(bad)
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
@@ -124,7 +125,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_resume_with_another_model_is_refused(tmp_path):
     run = classify.train(make_cfg(tmp_path, name="a", epochs=1))
-    cfg = classify.resolve_config(None, {"resume": str(run), "model": "lenet5", "epochs": 2})
+    cfg = resolve_run_config(classify.ClassifyConfig, None, {"resume": str(run), "model": "lenet5", "epochs": 2})
     with pytest.raises(CheckpointError, match="expected a checkpoint of model='lenet5', got 'small_cnn'"):
         classify.train(cfg)
 

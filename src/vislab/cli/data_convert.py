@@ -24,7 +24,7 @@ def convert(src: str, dst: str, to: str, fmt: str, split: str, strict: bool) -> 
       vislab data convert coco/annotations.json out_yolo --to yolo
       vislab data convert out_yolo/data.yaml out_voc --to voc
     """
-    from vislab.data.detection import check, read_any, write_any
+    from vislab.data.detect import check, read_any, write_any
 
     ds = read_any(src, fmt, split)
     if strict:
@@ -44,7 +44,7 @@ def validate_cmd(src: str, fmt: str, split: str) -> None:
 
     Exits with code 1 when there are problems.
     """
-    from vislab.data.detection import read_any, validate
+    from vislab.data.detect import read_any, validate
 
     ds = read_any(src, fmt, split)
     issues = validate(ds)
@@ -70,7 +70,7 @@ def validate_cmd(src: str, fmt: str, split: str) -> None:
 def generate_detection(dst: str, to: str, kind: str, count: int, classes: int, size: int, objects: str, seed: int) -> None:
     """Write a generated detection dataset (shapes or digits on noisy backgrounds, boxes and masks) to DST."""
     from vislab.core.errors import ConfigError
-    from vislab.data.detection import digits_detection, shapes_detection, write_any
+    from vislab.data.detect import digits_detection, shapes_detection, write_any
 
     try:
         lo, hi = (int(v) for v in objects.split(","))

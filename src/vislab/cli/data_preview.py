@@ -9,9 +9,9 @@ from vislab.cli.options import build_config, config_options
 
 
 def _cfg_cls():
-    from vislab.data.augment import AugDataConfig
+    from vislab.data.classify.source import DataConfig
 
-    return AugDataConfig
+    return DataConfig
 
 
 @group.command(name="preview", context_settings={"max_content_width": 110})
@@ -31,9 +31,9 @@ def preview(config_path: str | None, n: int, out: str, seed: int, **options) -> 
 
     import torch
 
-    from vislab.data.augment import BatchPipeline, parse_augment
-    from vislab.data.base import load_dataset
-    from vislab.data.loaders import epoch_generator
+    from vislab.data.classify.augment import BatchPipeline, parse_augment
+    from vislab.data.classify.source import load_dataset
+    from vislab.data.classify.stream import epoch_generator
     from vislab.report.plots import image_grid
 
     cfg = build_config(_cfg_cls(), config_path, options)

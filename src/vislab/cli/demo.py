@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -21,11 +22,9 @@ def demo(out: str, epochs: int, model: str) -> None:
     from PIL import Image
 
     from vislab.core.config import from_dict
-    from vislab.data.base import DataConfig, load_dataset
+    from vislab.data.classify.source import DataConfig, load_dataset
     from vislab.engine.run import next_free_name
     from vislab.tasks import classify
-    from vislab.tasks.classify_infer import PredictConfig, predict
-    from pathlib import Path
 
     t0 = time.perf_counter()
     name = next_free_name(Path(out) / "classify", "demo")
@@ -45,7 +44,7 @@ def demo(out: str, epochs: int, model: str) -> None:
     for i in range(8):
         j = i * (len(test) // 8)
         Image.fromarray(test.get(j)[0].numpy()).save(img_dir / f"digit_{j:03d}_true{test.classes[int(test.labels[j])]}.png")
-    pred = predict(PredictConfig(checkpoint=str(run_dir), inputs=[str(img_dir)], annotate=True))
+    pred = classify.predict(classify.PredictConfig(checkpoint=str(run_dir), inputs=[str(img_dir)], annotate=True))
     for r in pred["rows"]:
         click.echo(f"    {Path(r['path']).name}: predicted {r['label']} ({r['prob']:.2f})")
 

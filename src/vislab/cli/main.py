@@ -11,42 +11,50 @@ import click
 
 import vislab
 
-# (module, group name, one-line help) -- each module defines a click group called `group`.
-# Listed here so `vislab --help` stays fast: a module is imported only when its group runs.
+# The other command groups: (module, group name, one-line help) -- each module defines a click group called `group`.
+# The task groups come from the task registry (vislab.tasks). Both are listed without importing anything heavy,
+# so `vislab --help` stays fast: a group is built or imported only when it runs.
 GROUPS: list[tuple[str, str, str]] = [
-    ("vislab.cli.classify", "classify", "image classification: train | eval | predict | explain | export"),
     ("vislab.cli.image", "image", "classical image processing: apply | kernels | compare | flow | superpixels | proposals"),
     ("vislab.cli.models", "models", "the model zoo: list | show"),
-    ("vislab.cli.segment", "segment", "semantic segmentation: train | eval | predict | explain | export"),
-    ("vislab.cli.detect", "detect", "object detection: train | eval | predict | explain | export"),
     ("vislab.cli.data", "data", "datasets: preview | convert | validate"),
-    ("vislab.cli.tune", "tune", "hyper-parameter search with Optuna"),
+    ("vislab.cli.tune", "tune", "hyper-parameter search with Optuna, for any task"),
     ("vislab.cli.compare", "compare", "compare runs: one table and overlaid learning curves"),
 ]
 
 
 class LazyGroup(click.Group):
-    """A click group whose subgroups are imported on first use."""
+    """The root group: task groups generated from the task registry, the others imported, both on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | {name for _, name, _ in self._available()})
+        return sorted(set(super().list_commands(ctx)) | {name for name, _ in self._rows()})
 
     @staticmethod
     def _available() -> list[tuple[str, str, str]]:
         return [g for g in GROUPS if importlib.util.find_spec(g[0]) is not None]
 
+    def _rows(self) -> list[tuple[str, str]]:
+        from vislab.tasks import task_entries
+
+        return [(t.name, t.summary) for t in task_entries()] + [(name, help_) for _, name, help_ in self._available()]
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         cmd = super().get_command(ctx, name)
         if cmd is not None:
             return cmd
+        from vislab.tasks import get_spec, task_names
+
+        if name in task_names():
+            from vislab.cli.tasks import task_group
+
+            return task_group(get_spec(name))
         for module, gname, _ in self._available():
             if gname == name:
                 return importlib.import_module(module).group
         return None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_) for _, name, help_ in self._available()]
-        rows += [(n, c.get_short_help_str(80)) for n, c in self.commands.items()]
+        rows = self._rows() + [(n, c.get_short_help_str(80)) for n, c in self.commands.items()]
         with formatter.section("Tasks and commands"):
             formatter.write_dl(sorted(rows))
 

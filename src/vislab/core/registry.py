@@ -1,5 +1,5 @@
 """Name -> builder registries (models, datasets, ...): the class; the registries themselves live with what
-they hold (:data:`vislab.models.registry.MODELS`, :data:`vislab.data.base.DATASETS`).
+they hold (:data:`vislab.models.registry.MODELS`, :data:`vislab.data.classify.source.DATASETS`).
 
 A builder is registered with a decorator; the function name is the registered name.
 Duplicate names raise. ``list_models`` filters with shell-style patterns.

@@ -1,6 +1,6 @@
 """The model registry: every model family registers its builders here, by decorator.
 
-Looking a name up loads the families first (each module of :mod:`vislab.models` registers on import), so
+Looking a name up loads the families first (each module of ``vislab/models/<family>/`` registers on import), so
 ``import vislab.models.registry`` stays light and ``vislab --help`` does not import torchvision or timm.
 
 Example:
@@ -16,16 +16,19 @@ from vislab.core.errors import ModelError
 from vislab.core.registry import Registry
 
 
+FAMILIES = ("classify", "segment", "detect")  # the subpackages of vislab.models that hold models
+
+
 def _load_families() -> None:
     import importlib
     import pkgutil
 
-    import vislab.models as pkg
-
-    # Every module of the package registers its models on import: adding a family is adding a file.
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_") and m.name not in ("base", "layers", "registry"):
-            importlib.import_module(f"{pkg.__name__}.{m.name}")
+    # Every module of a family package registers its models on import: adding a family is adding a file.
+    for family in FAMILIES:
+        pkg = importlib.import_module(f"vislab.models.{family}")
+        for m in pkgutil.iter_modules(pkg.__path__):
+            if not m.name.startswith("_"):
+                importlib.import_module(f"{pkg.__name__}.{m.name}")
 
 
 MODELS = Registry("model", ModelError, loader=_load_families)

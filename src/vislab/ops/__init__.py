@@ -9,7 +9,8 @@ differentiable torch implementation. :func:`backend` forces one (``with backend(
 Submodules (importing one imports only what it needs): :mod:`~vislab.ops.filters`,
 :mod:`~vislab.ops.edges`, :mod:`~vislab.ops.kernels`, :mod:`~vislab.ops.color`,
 :mod:`~vislab.ops.intensity`, :mod:`~vislab.ops.geometry`, :mod:`~vislab.ops.morphology`,
-:mod:`~vislab.ops.superpixels`, :mod:`~vislab.ops.flow`, :mod:`~vislab.ops.proposals`.
+:mod:`~vislab.ops.superpixels`, :mod:`~vislab.ops.refine` (CRF / superpixel refinement of class probabilities),
+:mod:`~vislab.ops.flow`, :mod:`~vislab.ops.proposals`.
 
 Example:
     >>> import torch
@@ -39,8 +40,10 @@ from vislab.ops.flow import *  # noqa: F403
 from vislab.ops.flow import __all__ as _flow
 from vislab.ops.proposals import *  # noqa: F403
 from vislab.ops.proposals import __all__ as _proposals
+from vislab.ops.refine import *  # noqa: F403
+from vislab.ops.refine import __all__ as _refine
 from vislab.ops.superpixels import *  # noqa: F403
 from vislab.ops.superpixels import __all__ as _superpixels
 
 __all__ = ["BORDERS", "backend", "get_backend", *_filters, *_edges, *_kernels, *_color, *_intensity, *_geometry,
-           *_morphology, *_superpixels, *_flow, *_proposals]
+           *_morphology, *_superpixels, *_refine, *_flow, *_proposals]

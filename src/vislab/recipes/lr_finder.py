@@ -7,11 +7,11 @@ falls fastest per decade (steepest descent), falling back to ``min-loss lr / 10`
 its optimizer state and the global RNG are left as they were.
 
 :func:`find_lr` knows no task: it takes the task's ``train_step(model, batch) -> (loss_sum, stats)``
-(batches with ``.y``, as the trainer's). :func:`classify_lr_find` builds it all from a classify config.
+(batches with ``len(batch)``, as the trainer's). :func:`lr_find` builds it all from any task's spec and config.
 
 Example:
     >>> import torch
-    >>> from vislab.data.loaders import Batch
+    >>> from vislab.data.classify.stream import Batch
     >>> torch.manual_seed(0) and None
     >>> x = torch.randn(64, 4); y = (x[:, 0] > 0).long()
     >>> class Stream:
@@ -215,48 +215,46 @@ def plot(res: LRFindResult, path: str | Path, title: str = "learning-rate finder
     return path
 
 
-def classify_lr_find(cfg: Any, *, steps: int = 100, start_lr: float = 1e-6, end_lr: float = 10.0, out: str | Path | None = None) -> LRFindResult:
-    """The range test for a :class:`~vislab.tasks.classify.ClassifyConfig`: its data, model, weights, optimizer
-    and augmentation; writes ``lr_find.png`` and ``lr_find.csv`` (default: ``<out>/classify/lr_find.png``)."""
+def lr_find(spec: Any, cfg: Any, *, steps: int = 100, start_lr: float = 1e-6, end_lr: float = 10.0, out: str | Path | None = None) -> LRFindResult:
+    """The range test for any task with one optimizer: ``spec``'s data, model, weights, optimizer (with a
+    fine-tuning plan's groups) and augmentation from ``cfg``, its training step; writes ``lr_find.png`` and
+    ``lr_find.csv`` (default: ``<out>/<task>/lr_find.png``).
+
+    Raises:
+        ConfigError: a task that owns its optimizer steps (several optimizers), or a bad range.
+    """
     from vislab.core.device import resolve_device, resolve_precision
-    from vislab.data.base import load_dataset
-    from vislab.data.loaders import BatchStream, channel_stats
-    from vislab.engine.finetune import choose_norm
+    from vislab.core.dist import DistInfo
+    from vislab.engine.launch import WorkerContext
     from vislab.engine.optim import build_optimizer
-    from vislab.tasks import classify as T
+    from vislab.engine.trainer import Trainer
+    from vislab.tasks.base import validate_train
 
     _check(steps, start_lr, end_lr, 0.9, 4.0)
-    T.validate(cfg)
+    if not spec.lr_find:
+        raise ConfigError(f"lr-find: expected a task with one optimizer, got {spec.name} (its steps drive several)")
+    validate_train(cfg)
+    spec.validate(cfg)
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
-    splits = load_dataset(cfg.data)
-    tr = splits.train
-    fast = T.use_fast_path(cfg.data, tr)
-    if fast and not tr.in_memory:
-        tr = tr.materialize()
+    dest = Path(out) if out else Path(cfg.run.out).expanduser() / spec.name / "lr_find.png"
     state = torch.get_rng_state()
-    torch.manual_seed(tc.seed)
-    model, _ = T.build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
-    start = T.start_weights(cfg.model, model, tr.classes)
+    job = spec.setup(cfg, WorkerContext(device, DistInfo(), precision, dest.parent))
     torch.set_rng_state(state)
-    mean, std = choose_norm(cfg.model.norm, channel_stats(tr), (start[0].mean, start[0].std) if start[0] else None, tr.channels)
-    model = model.to(device)
-    augment = tr.augment if cfg.data.augment == "auto" else cfg.data.augment
-    stream = BatchStream(tr, cfg.data.batch_size, train=True, augment=augment, seed=tc.seed, device=device, mean=mean, std=std,
-                         workers=cfg.data.workers, fast_path=fast, mixup_alpha=cfg.data.mixup_alpha, cutmix_alpha=cfg.data.cutmix_alpha)
-    task = T.ClassifyTask(len(tr.classes), tc.label_smoothing, device)
+    if hasattr(job.hooks, "step"):
+        raise ConfigError(f"lr-find: expected a task with one optimizer, got {spec.name} (its steps drive several)")
+    trainer = Trainer(tc, job.hooks, device=device, precision=precision, progress="off", tensorboard=False)
+    model = trainer.prepare(job.model)
 
     def make_optimizer(work: nn.Module) -> torch.optim.Optimizer:
-        plan = T.finetune_plan(cfg.model, work, start[0] is not None)  # on the copy: its layer groups, its frozen parts
-        if plan is None:
-            return build_optimizer(work, tc)
-        plan.set_epoch(0)  # what trains in the first epoch (only the head for linear / gradual)
-        return build_optimizer(work, tc, plan.param_groups)
+        trainer.param_groups = None
+        job.configure(trainer, work)  # on the copy: its layer groups, its frozen parts (a plan starts at epoch 0)
+        return build_optimizer(work, tc, trainer.param_groups)
 
-    res = find_lr(model, task.train_step, stream, make_optimizer, steps=steps, start_lr=start_lr, end_lr=end_lr, autocast=precision.autocast)
-    dest = Path(out) if out else Path(cfg.run.out).expanduser() / "classify" / "lr_find.png"
-    plot(res, dest, title=f"lr finder: {cfg.model.model} on {tr.name}, {cfg.train.optimizer}, batch {cfg.data.batch_size}")
+    res = find_lr(model, job.hooks.train_step, job.train, make_optimizer, steps=steps, start_lr=start_lr, end_lr=end_lr,
+                  autocast=precision.autocast)
+    plot(res, dest, title=f"lr finder: {cfg.model.model} on {cfg.data.data}, {tc.optimizer}, batch {cfg.data.batch_size}")
     return res

@@ -1,19 +1,20 @@
-"""Hyper-parameter search over classification configs with Optuna (TPE, pruning, SQLite storage).
+"""Hyper-parameter search over any task's training config with Optuna (TPE, pruning, SQLite storage).
 
 A search is described by a mapping (usually a YAML file)::
 
+    task: classify         # classify (default), segment, detect, ... (`vislab --help` lists the tasks)
     base: {data: digits, img_size: 16, epochs: 3}      # config keys fixed for every trial (flat or nested)
     space:                                             # config leaf names -> distributions
       lr: {type: float, low: 1e-3, high: 0.3, log: true}
       optimizer: {type: categorical, choices: [sgd, adamw]}
       batch_size: {type: int, low: 16, high: 64, step: 16}
-    metric: val_acc        # maximised; names with "loss" / "error" are minimised
+    metric: val_acc        # maximised; names with "loss" / "error" are minimised (default: the task's monitor)
     trials: 8              # finished (complete + pruned) trials wanted
     pruner: median         # median | hyperband | none | {type: threshold, lower: 0.5} | {type: median, n_warmup_steps: 1}
 
 The study lives in ``<out>/tune/<name>/``: ``study.db`` (SQLite; running the same search again resumes it
 and completes its trial count), ``trials/<n>/`` (each trial's run folder), ``trials.csv``, ``history.png``,
-``importances.png``, ``study.html`` and ``best.yaml`` (a config for ``vislab classify train --config``).
+``importances.png``, ``study.html`` and ``best.yaml`` (a config for ``vislab <task> train --config``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from vislab.core.io import atomic_write_text
 
 DIST_TYPES = ("float", "int", "categorical")
 PRUNERS = ("median", "hyperband", "threshold", "percentile", "none")
-SPEC_KEYS = ("base", "space", "metric", "trials", "pruner", "direction", "seed", "name", "out", "n_jobs")
+SPEC_KEYS = ("task", "base", "space", "metric", "trials", "pruner", "direction", "seed", "name", "out", "n_jobs")
 # Trials run quietly unless the base config says otherwise; best.yaml keeps the normal defaults.
 TRIAL_DEFAULTS = {"progress": "off", "tensorboard": False, "report": False}
 
@@ -45,10 +46,11 @@ TRIAL_DEFAULTS = {"progress": "off", "tensorboard": False, "report": False}
 class TuneConfig:
     """``vislab tune SPACE.yaml``: how the study runs (``base`` and ``space`` come from the YAML)."""
 
+    task: str = opt("classify", "the task whose training config is searched (classify, segment, detect, ...)")
     name: str = opt("", "study name: the folder <out>/tune/<name>/ (default: the YAML file's stem); the same name resumes")
     out: str = opt("runs", "root folder; the study goes to OUT/tune/<name>/")
     trials: int = opt(8, "finished trials (complete + pruned) the study should hold")
-    metric: str = opt("val_acc", "metric to optimise: an epoch column (val_acc, val_loss, train_loss, ...) or a final one (test_acc)")
+    metric: str = opt("auto", "metric to optimise: an epoch column (val_acc, val_loss, train_loss, ...) or a final one (test_acc); auto: the task's monitor (val_acc, val_miou, val_map)")
     direction: str = opt("auto", "maximize or minimize the metric (auto: minimize names with loss/error)", choices=("auto", "maximize", "minimize"))
     pruner: str = opt("median", "stop unpromising trials early from their epoch metrics", choices=PRUNERS)
     seed: int = opt(0, "seed of the TPE sampler")
@@ -86,6 +88,8 @@ def parse_spec(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = No
         elif not isinstance(data[k], Mapping):
             raise ConfigError(f"tune spec '{k}': expected a mapping, got {type(data[k]).__name__}")
     cfg = C.from_dict(TuneConfig, {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}})
+    if cfg.metric == "auto":
+        cfg.metric = _spec(cfg).monitor
     cfg.pruner_args = pruner_args or cfg.pruner_args
     cfg.base, cfg.space = dict(cfg.base), dict(cfg.space)
     if not cfg.space:
@@ -96,28 +100,28 @@ def parse_spec(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = No
         raise ConfigError(f"tune spec 'n_jobs': expected >= 1, got {cfg.n_jobs}")
     base_config(cfg)  # unknown / invalid base keys fail now
     for name, spec in cfg.space.items():
-        _check_dist(name, spec)
+        _check_dist(cfg, name, spec)
     _pruner(cfg, 1)  # unknown pruner arguments fail now
     return cfg
 
 
-def _classify():
-    from vislab.tasks import classify
+def _spec(cfg: TuneConfig):
+    from vislab.tasks import get_spec
 
-    return classify
+    return get_spec(cfg.task)
 
 
 def base_config(cfg: TuneConfig, params: Mapping[str, Any] | None = None, trial_defaults: bool = False):
-    """The :class:`~vislab.tasks.classify.ClassifyConfig` of ``base`` (over quiet trial defaults) and ``params``."""
-    cls = _classify().ClassifyConfig
+    """The task's training config of ``base`` (over quiet trial defaults) and ``params``."""
+    cls = _spec(cfg).config
     out = C.from_dict(cls, TRIAL_DEFAULTS) if trial_defaults else cls()
     out = C.from_dict(cls, cfg.base, base=out)
     return C.from_dict(cls, dict(params or {}), base=out)
 
 
-def _check_dist(name: str, spec: Any) -> None:
+def _check_dist(cfg: TuneConfig, name: str, spec: Any) -> None:
     where = f"tune space '{name}'"
-    leaves = {leaf.name for leaf in C.leaves(_classify().ClassifyConfig)}
+    leaves = {leaf.name for leaf in C.leaves(_spec(cfg).config)}
     if name.replace("-", "_") not in leaves:
         raise ConfigError(f"{where}: unknown config key '{name}'{did_you_mean(name, leaves)}")
     if name in ("out", "name", "resume", "overwrite", "nproc"):
@@ -152,7 +156,7 @@ def _check_dist(name: str, spec: Any) -> None:
             raise ConfigError(f"{where}: expected either log or step, got both")
         values = [spec["low"], spec["high"]]
     for v in values:  # the config itself checks types and choices (e.g. optimizer: sgdd)
-        C.from_dict(_classify().ClassifyConfig, {name: v})
+        C.from_dict(_spec(cfg).config, {name: v})
 
 
 def _suggest(trial: Any, name: str, spec: Mapping[str, Any]) -> Any:
@@ -220,7 +224,10 @@ def _finished_states():
 
 
 def _fingerprint(cfg: TuneConfig) -> str:
-    return json.dumps({"base": cfg.base, "space": cfg.space, "metric": cfg.metric, "direction": direction(cfg)}, sort_keys=True, default=str)
+    what = {"base": cfg.base, "space": cfg.space, "metric": cfg.metric, "direction": direction(cfg)}
+    if cfg.task != "classify":  # studies of vislab 0.1 (classification only) keep their fingerprint
+        what["task"] = cfg.task
+    return json.dumps(what, sort_keys=True, default=str)
 
 
 def open_study(cfg: TuneConfig, study_dir: Path):
@@ -250,7 +257,9 @@ def open_study(cfg: TuneConfig, study_dir: Path):
 def _objective(cfg: TuneConfig, trials_dir: Path):
     import optuna
 
-    classify = _classify()
+    from vislab.tasks.base import train
+
+    spec = _spec(cfg)
     from vislab.report.history import read_metrics_csv
     from vislab.engine.trainer import Callback
 
@@ -271,7 +280,7 @@ def _objective(cfg: TuneConfig, trials_dir: Path):
             if epoch + 1 < tcfg.train.epochs and trial.should_prune():  # after the last epoch the trial is complete anyway
                 raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {cfg.metric} {value:.4g}")
 
-        run_dir = classify.train(tcfg, callbacks=[Callback(on_epoch_end=report)], folder=trials_dir.name)
+        run_dir = train(spec, tcfg, callbacks=[Callback(on_epoch_end=report)], folder=trials_dir.name)
         trial.set_user_attr("run", str(run_dir))
         hist = read_metrics_csv(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
         values = [r[cfg.metric] for r in hist if isinstance(r.get(cfg.metric), int | float) and math.isfinite(r[cfg.metric])]
@@ -443,7 +452,7 @@ def _write_html(cfg: TuneConfig, study: Any, best: Any, imp: Mapping[str, float]
              f"<p>{direction(cfg)} <code>{html.escape(cfg.metric)}</code>; pruner {html.escape(cfg.pruner)}; TPE seed {cfg.seed}</p>"]
     if best is not None:
         parts.append(f"<h2>best trial {best.number}: {cfg.metric} {best.value:.4f}</h2>" + table([dict(best.params)]))
-        parts.append("<p>retrain with <code>vislab classify train --config best.yaml</code></p>")
+        parts.append(f"<p>retrain with <code>vislab {html.escape(cfg.task)} train --config best.yaml</code></p>")
     parts += ["<h2>history</h2>", _img(files["history"])]
     if imp:
         parts += ["<h2>importances</h2>", _img(files["importances"])]

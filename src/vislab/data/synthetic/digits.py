@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vislab.data.base import DATASETS, DataConfig, ImageSource, Splits
+from vislab.data.classify.source import DATASETS, DataConfig, ImageSource, Splits
 
 DIGITS_SIZE = 32  # default size: the 8x8 originals upscaled 4x
 

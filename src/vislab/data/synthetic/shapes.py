@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from vislab.core.errors import DataError, did_you_mean
-from vislab.data.base import DATASETS, DataConfig, ImageSource, Splits
+from vislab.data.classify.source import DATASETS, DataConfig, ImageSource, Splits
 
 
 def _regular(n: int, r: float = 1.0, phase: float = np.pi / 2) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Losses beyond cross-entropy: segmentation (Dice, focal, Tversky, Lovasz and weighted sums of them)."""
