@@ -9,7 +9,6 @@ scikit-image sample (``sample:astronaut`` by default; also camera, coffee, chels
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,163 +16,10 @@ import click
 import numpy as np
 
 from vislab.core.errors import ConfigError, DataError, did_you_mean
+from vislab.ops.catalog import as_gray, build_chain, op_table
 
 SAMPLES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 DEFAULT_COMPARE = ("gray", "gaussian_blur=7", "sobel", "canny", "hsv", "equalize_hist", "threshold=otsu", "rotate=30")
-
-
-# --------------------------------------------------------------------------- the op table
-def _rgb(x: Any) -> Any:
-    from vislab import ops
-
-    return x if x.shape[1] == 3 else ops.gray_to_rgb(x)
-
-
-def _gray(x: Any) -> Any:
-    from vislab import ops
-
-    return ops.rgb_to_gray(x) if x.shape[1] == 3 else x
-
-
-def _op_table() -> dict[str, tuple[Callable, str]]:
-    """CLI op name -> (function of a (B, C, H, W) [0, 1] tensor and its arguments, help)."""
-    from vislab import ops
-
-    def sp(x: Any, n_segments: int = 200, compactness: float = 10.0) -> Any:
-        return ops.superpixel_mean(x, ops.slic(x, n_segments, compactness))
-
-    def boundaries(x: Any, n_segments: int = 200, compactness: float = 10.0) -> Any:
-        return ops.mark_boundaries(_rgb(x), ops.slic(x, n_segments, compactness))
-
-    def space(fwd: Callable) -> Callable:
-        def f(x: Any) -> Any:
-            y = fwd(_rgb(x))
-            if fwd is ops.rgb_to_lab:
-                y = (y + torch_tensor([0.0, 128.0, 128.0]).view(1, 3, 1, 1).to(y)) / torch_tensor([100.0, 255.0, 255.0]).view(1, 3, 1, 1).to(y)
-            return y
-        return f
-
-    t: dict[str, tuple[Callable, str]] = {
-        "gaussian_blur": (ops.gaussian_blur, "gaussian_blur=KSIZE[,SIGMA]  Gaussian smoothing"),
-        "box_blur": (ops.box_blur, "box_blur=KSIZE  mean filter"),
-        "median_blur": (ops.median_blur, "median_blur=KSIZE  median filter (salt and pepper)"),
-        "bilateral": (ops.bilateral_filter, "bilateral=D,SIGMA_COLOR,SIGMA_SPACE  edge-preserving smoothing"),
-        "kernel": (lambda x, name="sharpen", size=None: ops.apply_kernel(x, name, size), "kernel=NAME[,SIZE]  a catalogue kernel"),
-        "filter2d": (ops.filter2d, "filter2d=[[..],[..]]  any kernel (YAML list)"),
-        "sobel": (lambda x, ksize=3: ops.sobel_magnitude(_gray(x), ksize), "sobel[=KSIZE]  gradient magnitude"),
-        "sobel_x": (lambda x, ksize=3: ops.sobel(_gray(x), 1, 0, ksize), "d/dx"),
-        "sobel_y": (lambda x, ksize=3: ops.sobel(_gray(x), 0, 1, ksize), "d/dy"),
-        "direction": (lambda x: (ops.sobel_direction(_gray(x)) + np.pi) / (2 * np.pi), "gradient direction"),
-        "laplacian": (lambda x, ksize=1: ops.laplacian(_gray(x), ksize), "laplacian[=KSIZE]"),
-        "canny": (ops.canny, "canny[=LOW,HIGH]  Canny edges"),
-        "gray": (_gray, "to grayscale"),
-        "hsv": (space(ops.rgb_to_hsv), "HSV channels shown as RGB"),
-        "hls": (space(ops.rgb_to_hls), "HLS channels shown as RGB"),
-        "lab": (space(ops.rgb_to_lab), "Lab channels (scaled) shown as RGB"),
-        "ycbcr": (space(ops.rgb_to_ycbcr), "YCbCr channels shown as RGB"),
-        "color_mask": (lambda x, name="red": ops.color_mask(_rgb(x), name), "color_mask=NAME  red, green, blue, ..."),
-        "hsv_range": (lambda x, h0=0, h1=360, s0=0.0, s1=1.0, v0=0.0, v1=1.0:
-                      ops.hsv_range_mask(_rgb(x), (h0, h1), (s0, s1), (v0, v1)), "hsv_range=H0,H1,S0,S1,V0,V1"),
-        "negative": (ops.negative, "1 - x"),
-        "gamma": (ops.gamma, "gamma=G  power law"),
-        "brightness_contrast": (ops.brightness_contrast, "brightness_contrast=B,C"),
-        "log": (ops.log_transform, "log transform"),
-        "threshold": (ops.threshold, "threshold=T|otsu"),
-        "adaptive_threshold": (lambda x, block_size=11, c=0.02: ops.adaptive_threshold(_gray(x), block_size, c),
-                               "adaptive_threshold=BLOCK,C"),
-        "equalize_hist": (ops.equalize_hist, "histogram equalisation per channel"),
-        "clahe": (ops.clahe, "clahe=CLIP[,GRID]"),
-        "posterize": (ops.posterize, "posterize=BITS"),
-        "quantize": (ops.quantize, "quantize=LEVELS"),
-        "saturation": (ops.adjust_saturation, "saturation=FACTOR"),
-        "hue": (ops.adjust_hue, "hue=SHIFT (turns)"),
-        "resize": (ops.resize, "resize=[H,W] or resize=SHORT_SIDE"),
-        "scale": (ops.scale, "scale=FACTOR"),
-        "rotate": (ops.rotate, "rotate=DEGREES"),
-        "flip": (ops.flip, "flip=horizontal|vertical|both"),
-        "center_crop": (ops.center_crop, "center_crop=SIZE"),
-        "pad": (ops.pad, "pad=PIXELS"),
-        "erode": (ops.erode, "erode=SIZE"),
-        "dilate": (ops.dilate, "dilate=SIZE"),
-        "open": (ops.opening, "open=SIZE"),
-        "close": (ops.closing, "close=SIZE"),
-        "gradient": (ops.morph_gradient, "gradient=SIZE  morphological gradient"),
-        "tophat": (ops.tophat, "tophat=SIZE"),
-        "blackhat": (ops.blackhat, "blackhat=SIZE"),
-        "superpixels": (sp, "superpixels=N  SLIC, mean colour per segment"),
-        "boundaries": (boundaries, "boundaries=N  SLIC boundaries"),
-    }
-    return t
-
-
-def torch_tensor(v: Any) -> Any:
-    import torch
-
-    return torch.tensor(v)
-
-
-def _value(s: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(s)
-    except yaml.YAMLError:
-        return s
-
-
-_LIST_ARG = ("resize", "filter2d", "center_crop", "pad", "scale")  # their first argument may be a list
-
-
-def parse_op(spec: Any) -> tuple[str, list[Any], dict[str, Any]]:
-    """``name``, ``name=a,b``, ``name:k=v,k2=v2`` (or a YAML mapping) -> (name, args, kwargs)."""
-    if isinstance(spec, dict):
-        if len(spec) != 1:
-            raise ConfigError(f"pipeline step: expected one op name per entry, got {list(spec)}")
-        (name, val), = spec.items()
-        if isinstance(val, dict):
-            return str(name), [], dict(val)
-        if val is None:
-            return str(name), [], {}
-        return str(name), list(val) if isinstance(val, list) and name not in _LIST_ARG else [val], {}
-    spec = str(spec).strip()
-    if ":" in spec and ("=" not in spec or spec.index(":") < spec.index("=")):
-        name, rest = spec.split(":", 1)
-        kwargs = {}
-        for part in filter(None, rest.split(",")):
-            if "=" not in part:
-                raise ConfigError(f"op '{spec}': expected key=value after ':', got '{part}'")
-            k, v = part.split("=", 1)
-            kwargs[k.strip()] = _value(v)
-        return name.strip(), [], kwargs
-    if "=" in spec:
-        name, rest = spec.split("=", 1)
-        v = _value(rest)
-        if isinstance(v, str) and "," in v:
-            args = [_value(p) for p in v.split(",")]
-        else:
-            args = list(v) if isinstance(v, list) and name.strip() not in _LIST_ARG else [v]
-        return name.strip(), args, {}
-    return spec, [], {}
-
-
-def build_chain(specs: list[Any]) -> list[tuple[str, Callable[[Any], Any]]]:
-    """Resolve op specs into callables; an unknown name raises ConfigError with a suggestion."""
-    table = _op_table()
-    chain = []
-    for spec in specs:
-        name, args, kwargs = parse_op(spec)
-        if name not in table:
-            raise ConfigError(f"op: expected one of `vislab image ops`, got {name!r}{did_you_mean(name, table)}")
-        fn = table[name][0]
-
-        def call(x: Any, fn: Callable = fn, args: list = args, kwargs: dict = kwargs, spec: Any = spec) -> Any:
-            try:
-                return fn(x, *args, **kwargs)
-            except TypeError as e:
-                raise ConfigError(f"op '{spec}': bad arguments ({e})") from None
-
-        chain.append((name if not args and not kwargs else str(spec), call))
-    return chain
 
 
 # --------------------------------------------------------------------------- images in and out
@@ -262,7 +108,7 @@ def group() -> None:
 @group.command("ops")
 def list_ops() -> None:
     """List the op names that --op and pipelines take."""
-    for name, (_, help_) in _op_table().items():
+    for name, (_, help_) in op_table().items():
         click.echo(f"{name:<20} {help_}")
 
 
@@ -312,7 +158,7 @@ def kernels(image: str, size: int | None, out: str) -> None:
 
     from vislab import ops
 
-    x = _gray(read(expand_inputs((image,))[0][1]))
+    x = as_gray(read(expand_inputs((image,))[0][1]))
     x = ops.resize(x, 256) if min(x.shape[-2:]) > 256 else x
     names = ops.list_kernels()
     fig = Figure(figsize=(6.4, 2.6 * len(names) / 2), dpi=80)
@@ -372,6 +218,8 @@ def compare(image: str, op_specs: tuple[str, ...], cols: int, out: str) -> None:
 @click.option("-o", "--out", default="flow.png", show_default=True)
 def flow(frames: tuple[str, ...], method: str, out: str) -> None:
     """Optical flow between frames A and B (default: a sample and a shifted, rotated copy)."""
+    import torch
+
     from vislab import ops
 
     if len(frames) not in (0, 2):
@@ -383,7 +231,7 @@ def flow(frames: tuple[str, ...], method: str, out: str) -> None:
     else:
         a = ops.resize(read(load_sample("astronaut")), 256)
         m = ops.rotation_matrix((128.0, 128.0), 3.0)
-        m[:, 2] += torch_tensor([4.0, 2.0]).to(m)
+        m[:, 2] += torch.tensor([4.0, 2.0]).to(m)
         b = ops.warp_affine(a, m, border="reflect")
     panels = [("frame A", to_display(a)), ("frame B", to_display(b))]
     if method in ("farneback", "both"):

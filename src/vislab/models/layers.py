@@ -1,8 +1,10 @@
-"""Building blocks shared by the model families: squeeze-and-excitation, CBAM, spatial pyramid pooling.
+"""Building blocks shared by the model families: conv-BN-ReLU, squeeze-and-excitation, CBAM, spatial pyramid pooling.
 
 Example:
     >>> import torch
     >>> x = torch.randn(2, 32, 9, 7)
+    >>> conv_bn_act(32, 16)(x).shape, conv_bn_act(32, 16, 3, stride=2)(x).shape, conv_bn_act(32, 32, 3, dilation=2, groups=32)(x).shape
+    (torch.Size([2, 16, 9, 7]), torch.Size([2, 16, 5, 4]), torch.Size([2, 32, 9, 7]))
     >>> SqueezeExcite(32)(x).shape, CBAM(32)(x).shape
     (torch.Size([2, 32, 9, 7]), torch.Size([2, 32, 9, 7]))
     >>> SpatialPyramidPool((4, 2, 1))(x).shape  # 32 * (16 + 4 + 1)
@@ -16,6 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vislab.core.errors import ShapeError
+
+
+def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1, groups: int = 1) -> nn.Sequential:
+    """``k x k`` convolution (no bias, "same" padding for odd ``k``), BatchNorm, ReLU: ``(B, cin, H, W) -> (B, cout, H/s, W/s)``."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, padding=dilation * (k // 2), dilation=dilation, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class SqueezeExcite(nn.Module):

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from vislab.core.errors import ConfigError, did_you_mean
-from vislab.ops._convert import op_module, check_channels, from_bchw, image_op, to_bchw
+from vislab.ops._convert import op_module, check_channels, image_op, to_bchw
 from vislab.ops._dispatch import map_pixels, use_opencv
 
 __all__ = [

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from vislab.core.errors import ConfigError, did_you_mean
 from vislab.ops._convert import op_module, check_channels, image_op

@@ -18,18 +18,15 @@ from torch import nn
 
 from vislab.models.registry import register_model
 from vislab.models.classify.base import ConvFCClassifier, check_stem, init_conv_fc
+from vislab.models.layers import conv_bn_act
 
 _tv_v2 = importlib.import_module("torchvision.models.mobilenetv2")
 _tv_v3 = importlib.import_module("torchvision.models.mobilenetv3")
 
 
-def conv_bn_relu(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 def depthwise_separable(cin: int, cout: int, stride: int) -> nn.Sequential:
     """3x3 depthwise conv (one filter per channel) then 1x1 pointwise conv, each with BN + ReLU."""
-    return nn.Sequential(conv_bn_relu(cin, cin, 3, stride, groups=cin), conv_bn_relu(cin, cout, 1, 1))
+    return nn.Sequential(conv_bn_act(cin, cin, 3, stride, groups=cin), conv_bn_act(cin, cout, 1, 1))
 
 
 # (out channels, stride) of the 13 depthwise-separable layers, Table 1 of the MobileNet paper.
@@ -68,7 +65,7 @@ def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, stem: str = "imagen
     def w(c: int) -> int:
         return max(8, int(c * width_mult))
 
-    layers = [conv_bn_relu(in_chans, w(32), 3, 2 if stem == "imagenet" else 1)]  # 224 -> 112
+    layers = [conv_bn_act(in_chans, w(32), 3, 2 if stem == "imagenet" else 1)]  # 224 -> 112
     c = w(32)
     for i, (cout, s) in enumerate(V1_CFG):
         layers.append(depthwise_separable(c, w(cout), 1 if (stem == "cifar" and i == 1) else s))

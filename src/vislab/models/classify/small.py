@@ -7,10 +7,7 @@ from torch import nn
 
 from vislab.models.registry import register_model
 from vislab.models.classify.base import Classifier, check_stem, stage_ends
-
-
-def conv_bn_act(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+from vislab.models.layers import conv_bn_act
 
 
 class SmallCNN(Classifier):

@@ -23,15 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vislab.core.errors import ModelError
+from vislab.models.layers import CBAM, SqueezeExcite, conv_bn_act
 
 UPSAMPLE = ("bilinear", "transposed", "pixelshuffle", "unpool")
 BLOCKS = ("plain", "residual", "dense")
 ATTENTION = ("none", "se", "cbam")
-
-
-def conv_bn_relu(cin: int, cout: int, k: int = 3, dilation: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 def _check(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -53,17 +49,15 @@ class ConvBlock(nn.Module):
         super().__init__()
         _check("block", kind, BLOCKS)
         _check("attention", attention, ATTENTION)
-        from vislab.models.layers import CBAM, SqueezeExcite
-
         self.kind = kind
         if kind == "dense":
             g = max(cout // 2, 4)  # growth rate
-            self.c1 = conv_bn_relu(cin, g)
-            self.c2 = conv_bn_relu(cin + g, g)
+            self.c1 = conv_bn_act(cin, g)
+            self.c2 = conv_bn_act(cin + g, g)
             self.proj = nn.Sequential(nn.Conv2d(cin + 2 * g, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
         else:
-            self.c1 = conv_bn_relu(cin, cout)
-            self.c2 = conv_bn_relu(cout, cout)
+            self.c1 = conv_bn_act(cin, cout)
+            self.c2 = conv_bn_act(cout, cout)
             if kind == "residual":
                 self.c2[2] = nn.Identity()  # ReLU after the sum
                 self.short = nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
@@ -168,7 +162,7 @@ class Encoder(nn.Module):
 
 def separable_conv(cin: int, cout: int, dilation: int = 1) -> nn.Sequential:
     """Atrous separable convolution: depthwise 3x3 (dilated) conv-BN-ReLU, then pointwise conv-BN-ReLU."""
-    return nn.Sequential(conv_bn_relu(cin, cin, 3, dilation, groups=cin), conv_bn_relu(cin, cout, 1))
+    return nn.Sequential(conv_bn_act(cin, cin, 3, dilation=dilation, groups=cin), conv_bn_act(cin, cout, 1))
 
 
 class SegmentationModel(nn.Module):

@@ -29,7 +29,8 @@ from torch import nn
 
 from vislab.core.errors import ModelError
 from vislab.models.registry import register_model
-from vislab.models.segment.common import Encoder, SegmentationModel, conv_bn_relu, separable_conv
+from vislab.models.layers import conv_bn_act
+from vislab.models.segment.common import Encoder, SegmentationModel, separable_conv
 
 DEFAULT_ENCODER = "resnet18"
 
@@ -84,10 +85,10 @@ class ASPP(nn.Module):
 
     def __init__(self, cin: int, cout: int = 128, rates: tuple[int, ...] = (1, 2, 3), separable: bool = False):
         super().__init__()
-        conv = (lambda r: separable_conv(cin, cout, r)) if separable else (lambda r: conv_bn_relu(cin, cout, 3, r))
-        self.branches = nn.ModuleList([conv_bn_relu(cin, cout, 1), *[conv(r) for r in rates]])
+        conv = (lambda r: separable_conv(cin, cout, r)) if separable else (lambda r: conv_bn_act(cin, cout, 3, dilation=r))
+        self.branches = nn.ModuleList([conv_bn_act(cin, cout, 1), *[conv(r) for r in rates]])
         self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False), nn.ReLU(inplace=True))
-        self.project = nn.Sequential(conv_bn_relu((len(rates) + 2) * cout, cout, 1), nn.Dropout(0.1))
+        self.project = nn.Sequential(conv_bn_act((len(rates) + 2) * cout, cout, 1), nn.Dropout(0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [b(x) for b in self.branches]
@@ -108,7 +109,7 @@ class DeepLab(SegmentationModel):
         if plus:
             strides = self.encoder.strides
             self.low_level = min(range(len(strides)), key=lambda i: abs(strides[i] - 4))  # the level nearest stride 4
-            self.low_proj = conv_bn_relu(self.encoder.channels[self.low_level], 48, 1)
+            self.low_proj = conv_bn_act(self.encoder.channels[self.low_level], 48, 1)
             self.decoder = nn.Sequential(separable_conv(channels + 48, channels), separable_conv(channels, channels))
         self.drop = nn.Dropout2d(drop_rate)
         self.head = nn.Conv2d(channels, num_classes, 1)
@@ -134,8 +135,8 @@ class PSPNet(SegmentationModel):
         self.encoder = Encoder(encoder, in_chans, stem)
         c = self.encoder.channels[-1]
         red = max(c // len(bins), 8)
-        self.stages = nn.ModuleList([nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_relu(c, red, 1)) for b in bins])
-        self.bottleneck = conv_bn_relu(c + red * len(bins), channels, 3)
+        self.stages = nn.ModuleList([nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_act(c, red, 1)) for b in bins])
+        self.bottleneck = conv_bn_act(c + red * len(bins), channels, 3)
         self.drop = nn.Dropout2d(drop_rate)
         self.head = nn.Conv2d(channels, num_classes, 1)
         self.cam_layer = "bottleneck"
