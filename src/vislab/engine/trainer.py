@@ -104,8 +104,17 @@ class Callback:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+MINIMISED = ("loss", "error", "mmd", "swd", "fid", "kid", "lpips", "distance")  # metric names where lower is better
+
+
 def monitor_mode(name: str) -> str:
-    return "min" if "loss" in name or "error" in name else "max"
+    """``min`` for metrics where lower is better (by name: losses, errors, distances such as MMD / FID), else ``max``.
+
+    Example:
+        >>> monitor_mode("val_loss"), monitor_mode("val_mmd"), monitor_mode("val_acc")
+        ('min', 'min', 'max')
+    """
+    return "min" if any(w in name for w in MINIMISED) else "max"
 
 
 class StepContext:

@@ -16,7 +16,7 @@ from vislab.core.errors import ModelError
 from vislab.core.registry import Registry
 
 
-FAMILIES = ("classify", "segment", "detect")  # the subpackages of vislab.models that hold models
+FAMILIES = ("classify", "segment", "detect", "generate")  # the subpackages of vislab.models that hold models
 
 
 def _load_families() -> None:

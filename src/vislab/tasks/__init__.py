@@ -57,3 +57,4 @@ def get_spec(name: str) -> Any:
 register_task("classify", "vislab.tasks.classify", "image classification: train | eval | predict | explain | export | lr-find")
 register_task("segment", "vislab.tasks.segment", "semantic segmentation: train | eval | predict | explain | export | lr-find")
 register_task("detect", "vislab.tasks.detect", "object detection: train | eval | predict | explain | export | import | lr-find")
+register_task("gan2d", "vislab.tasks.gan2d", "a GAN on 2-D points, the two-model example task: train | eval | sample")

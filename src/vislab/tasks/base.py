@@ -94,9 +94,14 @@ def _no_checks(cfg: Any) -> None:
     return None
 
 
+def _done(summary: dict[str, Any]) -> str:
+    return "done"
+
+
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything vislab needs to know about a task (see the module docstring)."""
+    """Everything vislab needs to know about a task (see the module docstring). Its functions are module-level ones
+    (no lambdas): ``--nproc`` sends the spec to the processes it starts."""
 
     name: str
     config: type
@@ -106,7 +111,7 @@ class TaskSpec:
     monitor: str  # the metric its best checkpoint is chosen by, unless the hooks say otherwise (`vislab tune`'s default)
     validate: Callable[[Any], None] = _no_checks
     modes: tuple[Mode, ...] = ()
-    summary: Callable[[dict[str, Any]], str] = lambda s: "done"
+    summary: Callable[[dict[str, Any]], str] = _done
     report_files: tuple[str, ...] = ("report.html", "curves.png", "checkpoints/best.safetensors")
     lr_find: bool = True  # one optimizer: the learning-rate range test applies
 
