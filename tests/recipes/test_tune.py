@@ -121,3 +121,28 @@ def test_cli_bad_key_one_line_exit_2(tmp_path, capsys):
         main(["tune", str(tmp_path / "bad.yaml"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.strip().count("\n") == 0 and "did you mean 'lr'" in err
+
+
+@pytest.mark.parametrize(("task", "base", "space", "monitor"), [
+    ("segment", {"synth_count": 64, "img_size": 16, "width": 4, "depth": 2, "epochs": 1, "batch_size": 16, "threads": 1},
+     {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}, "loss": {"type": "categorical", "choices": ["ce", "ce+dice"]}}, "val_miou"),
+    ("detect", {"synth_count": 48, "img_size": 32, "width": 4, "epochs": 1, "batch_size": 16, "threads": 1},
+     {"lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}, "nms_iou": {"type": "float", "low": 0.4, "high": 0.7}}, "val_map"),
+])
+def test_three_trial_study_of_another_task(tmp_path, cli, task, base, space, monitor):
+    """Any task's config fields can be searched; the metric defaults to the task's monitor; best.yaml retrains it."""
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"task": task, "base": base, "space": space, "trials": 3, "pruner": "none"}))
+    code, out, err = cli("tune", str(tmp_path / "s.yaml"), "--out", str(tmp_path))
+    assert code == 0, err
+    d = tmp_path / "tune" / "s"
+    study = load(tmp_path)
+    assert n_finished(study) == 3 and all(t.value is not None for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    assert f"retrain: vislab {task} train --config" in out and f"best trial {study.best_trial.number}: {monitor}" in out
+    assert {p.name for p in (d / "trials").iterdir()} == {"0", "1", "2"}
+    assert all((d / "trials" / str(i) / "checkpoints" / "best.safetensors").is_file() for i in range(3))
+    from vislab.tasks import get_spec
+
+    cfg = resolve_run_config(get_spec(task).config, str(d / "best.yaml"), {})
+    assert cfg.train.lr == pytest.approx(study.best_params["lr"]) and cfg.data.synth_count == base["synth_count"]
+    code, out, err = cli("tune", str(tmp_path / "s.yaml"), "--out", str(tmp_path), "--task", "classify")
+    assert code == 2 and "unknown config key" in err  # the base is checked against the task searched

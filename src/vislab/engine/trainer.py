@@ -342,7 +342,7 @@ class Trainer:
         """Train ``model`` (already :meth:`prepare`-d; one module or a dict by name) for ``cfg.epochs``;
         resumes from a checkpoint when given."""
         cfg = self.cfg
-        if cfg.monitor == "auto" and val is None:
+        if cfg.monitor == "auto" and val is None and not self.monitor.startswith("train_"):
             self.monitor = "train_loss"  # nothing held out: best = lowest training loss
         run = _Run(self, model)
         run.steps_per_epoch = max(1, math.ceil(len(train) / cfg.accumulate))
