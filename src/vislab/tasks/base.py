@@ -49,6 +49,8 @@ class TrainJob:
         log: lines printed before the first epoch (what trains on what, where).
         callbacks: trainer callbacks of the task's own.
         resume_keys: ``ckpt_state`` entries a resumed checkpoint must agree with.
+        cfg, ctx: the run's config and this process's :class:`~vislab.engine.launch.WorkerContext`.
+        best: the best checkpoint's model(s), once :meth:`test_best` has loaded them.
     """
 
     hooks: Any
@@ -59,6 +61,23 @@ class TrainJob:
     log: list[str] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
     resume_keys: tuple[str, ...] = ("task", "model")
+    cfg: Any = None
+    ctx: WorkerContext | None = None
+    best: Any = None
+
+    def test_best(self, trainer: Trainer, model: Any, stream: Any, shown: tuple[str, ...] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Load the best checkpoint into :attr:`best` and, when ``stream`` is given, its metrics there (e.g. the test
+        split): ``(metrics, {"test_<name>": value})``, with one log line of the ``shown`` ones (default: all)."""
+        from vislab.engine.checkpoint import load_best
+        from vislab.engine.evaluate import run_eval
+
+        self.best = load_best(model, self.ctx.run_dir)
+        if stream is None:
+            return None, {}
+        metrics = run_eval(self.hooks, self.best, stream, self.ctx.precision)
+        out = {f"test_{k}": v for k, v in metrics.compute().items()}
+        trainer.progress.log("test: " + "  ".join(f"{k} {v:.4f}" for k, v in out.items() if shown is None or k in shown))
+        return metrics, out
 
     def configure(self, trainer: Trainer, model: Any) -> None:
         """After the model is on its device, before training: e.g. set ``trainer.param_groups`` (fine-tuning)."""

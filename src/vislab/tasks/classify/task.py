@@ -19,7 +19,6 @@ from vislab.core.errors import ConfigError
 from vislab.data.classify.augment import parse_augment
 from vislab.data.classify.source import DataConfig, ImageSource, Splits, load_dataset
 from vislab.data.classify.stream import Batch, BatchStream
-from vislab.engine.evaluate import run_eval
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
 from vislab.metrics.classification import ClassificationMetrics
@@ -160,12 +159,9 @@ def setup(cfg: ClassifyConfig, ctx: WorkerContext) -> ClassifyJob:
 class ClassifyJob(TrainJob):
     """A classification run: fine-tuning plan, test on the best checkpoint, report."""
 
-    cfg: ClassifyConfig
-    ctx: WorkerContext
     splits: Splits
     common: dict[str, Any]
     has_weights: bool
-    best: Any = None
     test_metrics: Any = None
 
     def configure(self, trainer: Trainer, model: nn.Module) -> None:
@@ -175,16 +171,9 @@ class ClassifyJob(TrainJob):
             trainer.progress.log(plan.describe())
 
     def finish(self, trainer: Trainer, model: nn.Module, result: FitResult) -> dict[str, Any]:
-        from vislab.engine.checkpoint import load_best
-
         test = self.splits.test
-        if test is None or not len(test):
-            return {}
-        self.best = load_best(model, self.ctx.run_dir)
-        stream = BatchStream(test, self.cfg.data.eval_batch(), train=False, **self.common)
-        self.test_metrics = run_eval(self.hooks, self.best, stream, self.ctx.precision)
-        out = {f"test_{k}": v for k, v in self.test_metrics.compute().items()}
-        trainer.progress.log("test: " + "  ".join(f"{k} {v:.4f}" for k, v in out.items() if k in ("test_acc", "test_top5", "test_loss", "test_macro_f1")))
+        stream = BatchStream(test, self.cfg.data.eval_batch(), train=False, **self.common) if test is not None and len(test) else None
+        self.test_metrics, out = self.test_best(trainer, model, stream, shown=("test_acc", "test_top5", "test_loss", "test_macro_f1"))
         return out
 
     def report(self, trainer: Trainer, model: nn.Module, result: FitResult, final: dict[str, Any]) -> None:

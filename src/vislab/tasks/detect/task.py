@@ -107,8 +107,6 @@ def setup(cfg: DetectConfig, ctx: WorkerContext) -> DetectJob:
 class DetectJob(TrainJob):
     """A detection run: the full COCO evaluation of the best checkpoint on the validation split, with its pictures."""
 
-    cfg: DetectConfig
-    ctx: WorkerContext
     val_split: DetSplit | None
     mean: list[float]
     std: list[float]

@@ -120,12 +120,9 @@ def setup(cfg: Gan2dConfig, ctx: WorkerContext) -> Gan2dJob:
 class Gan2dJob(TrainJob):
     """A 2-D GAN run: sample snapshots during training, the best generator's numbers and pictures after."""
 
-    cfg: Gan2dConfig
-    ctx: WorkerContext
     train_pts: torch.Tensor
     val_pts: torch.Tensor
     models: dict[str, nn.Module] = field(default_factory=dict)
-    best: dict[str, nn.Module] | None = None
 
     def configure(self, trainer: Trainer, model: dict[str, nn.Module]) -> None:
         self.models = model
@@ -148,10 +145,9 @@ class Gan2dJob(TrainJob):
             np.save(f, pts)
 
     def finish(self, trainer: Trainer, model: dict[str, nn.Module], result: FitResult) -> dict[str, Any]:
-        from vislab.engine.checkpoint import load_best
         from vislab.engine.evaluate import run_eval
 
-        self.best = load_best(model, self.ctx.run_dir)
+        self.test_best(trainer, model, None)
         final = run_eval(self.hooks, self.best, self.val, self.ctx.precision).compute()
         trainer.progress.log("best checkpoint on val: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
         return {f"final_val_{k}": v for k, v in final.items()}

@@ -15,7 +15,6 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.errors import ConfigError
 from vislab.data.segment import SegBatch, SegBatchStream, SegSplits, load_segmentation
-from vislab.engine.evaluate import run_eval
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
 from vislab.losses.segmentation import build_loss
@@ -98,24 +97,14 @@ def setup(cfg: SegmentConfig, ctx: WorkerContext) -> SegmentJob:
 class SegmentJob(TrainJob):
     """A segmentation run: test on the best checkpoint, pictures."""
 
-    cfg: SegmentConfig
-    ctx: WorkerContext
     splits: SegSplits
     common: dict[str, Any]
-    best: Any = None
     test_metrics: Any = None
 
     def finish(self, trainer: Trainer, model: nn.Module, result: FitResult) -> dict[str, Any]:
-        from vislab.engine.checkpoint import load_best
-
-        self.best = load_best(model, self.ctx.run_dir)
         test = self.splits.test
-        if test is None or not len(test):
-            return {}
-        stream = SegBatchStream(test, self.cfg.data.eval_batch(), train=False, **self.common)
-        self.test_metrics = run_eval(self.hooks, self.best, stream, self.ctx.precision)
-        out = {f"test_{k}": v for k, v in self.test_metrics.compute().items()}
-        trainer.progress.log("test: " + "  ".join(f"{k} {v:.4f}" for k, v in out.items()))
+        stream = SegBatchStream(test, self.cfg.data.eval_batch(), train=False, **self.common) if test is not None and len(test) else None
+        self.test_metrics, out = self.test_best(trainer, model, stream)
         return out
 
     def report(self, trainer: Trainer, model: nn.Module, result: FitResult, final: dict[str, Any]) -> None:
