@@ -73,3 +73,18 @@ def test_cli_lr_find(tmp_path, capsys):
         main(["classify", "lr-find", "--steps", "2"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "expected >= 5, got 2" in err and err.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(("task", "args"), [
+    ("segment", ["--synth-count", "64", "--img-size", "16", "--width", "4", "--depth", "2", "--batch-size", "16"]),
+    ("detect", ["--synth-count", "48", "--img-size", "32", "--width", "4", "--batch-size", "16"]),
+])
+def test_lr_find_of_other_tasks(tmp_path, capsys, task, args):
+    """The range test runs on any task with one optimizer: its own data, model and training step."""
+    from vislab.cli.main import main
+
+    main([task, "lr-find", *args, "--steps", "20", "--threads", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "suggested --lr" in out and (tmp_path / task / "lr_find.png").stat().st_size > 5000
+    rows = (tmp_path / task / "lr_find.csv").read_text().splitlines()
+    assert rows[0] == "step,lr,loss,smoothed" and len(rows) >= 6
