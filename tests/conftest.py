@@ -24,6 +24,35 @@ def one_thread():
 
 
 @pytest.fixture
+def kill_and_resume():
+    """Start ``cmd`` (a ``vislab <task> train`` command line), SIGKILL it once ``run/metrics.csv`` has ``after`` epochs,
+    then ``vislab <task> train --resume run``; returns the epoch of the checkpoint the kill left."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def run(cmd: list[str], run_dir, task: str, after: int = 2) -> int:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        metrics = run_dir / "metrics.csv"
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= after + 1:  # header + epochs: inside the next
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at = json.loads((run_dir / "checkpoints" / "last.json").read_text())["epoch"]
+        resumed = subprocess.run([sys.executable, "-m", "vislab", task, "train", "--resume", str(run_dir)], capture_output=True,
+                                 text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        return killed_at
+
+    return run
+
+
+@pytest.fixture
 def cli(capsys):
     """Run the vislab CLI in-process: returns (exit code, stdout, stderr)."""
     from vislab.cli.main import main

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -66,24 +64,11 @@ def _train_cmd(out: Path, name: str, *extra: str) -> list[str]:
             "--no-tensorboard", "--no-report", "--seed", "7", *extra]
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, kill_and_resume):
     ref = subprocess.run(_train_cmd(tmp_path, "ref"), capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
-    proc = subprocess.Popen(_train_cmd(tmp_path, "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics = tmp_path / "classify" / "killed" / "metrics.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # header + 2 epochs: now inside epoch 3
-            break
-        time.sleep(0.02)
-    time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    state = json.loads((tmp_path / "classify" / "killed" / "checkpoints" / "last.json").read_text())
-    assert 2 <= state["epoch"] < 4, "the kill must land before the run finished"
-    resumed = subprocess.run([sys.executable, "-m", "vislab", "classify", "train", "--resume", str(tmp_path / "classify" / "killed")],
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
+    killed_at = kill_and_resume(_train_cmd(tmp_path, "killed"), tmp_path / "classify" / "killed", "classify")
+    assert 2 <= killed_at < 4, "the kill must land before the run finished"
     a, b = tmp_path / "classify" / "ref", tmp_path / "classify" / "killed"
     assert summary(a)["test_acc"] == summary(b)["test_acc"]
     assert_same_weights(weights(a), weights(b), atol=1e-5)

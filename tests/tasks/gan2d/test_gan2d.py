@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -65,23 +63,11 @@ def _train_cmd(out: Path, name: str) -> list[str]:
             "--no-report", "--seed", "3"]
 
 
-def test_killed_run_resumes_to_identical_weights_optimizers_and_ema(tmp_path):
+def test_killed_run_resumes_to_identical_weights_optimizers_and_ema(tmp_path, kill_and_resume):
     ref = subprocess.run(_train_cmd(tmp_path, "ref"), capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
-    proc = subprocess.Popen(_train_cmd(tmp_path, "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics = tmp_path / "gan2d" / "killed" / "metrics.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # header + 2 epochs: inside epoch 3
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    state = json.loads((tmp_path / "gan2d" / "killed" / "checkpoints" / "last.json").read_text())
-    assert 2 <= state["epoch"] < 6, "the kill must land before the run finished"
-    resumed = subprocess.run([sys.executable, "-m", "vislab", "gan2d", "train", "--resume", str(tmp_path / "gan2d" / "killed")],
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
+    killed_at = kill_and_resume(_train_cmd(tmp_path, "killed"), tmp_path / "gan2d" / "killed", "gan2d")
+    assert 2 <= killed_at < 6, "the kill must land before the run finished"
     a, b = tensors(tmp_path / "gan2d" / "ref"), tensors(tmp_path / "gan2d" / "killed")
     assert a.keys() == b.keys() and any(k.startswith("ema.G.") for k in a)
     for k in a:  # the same steps on the same machine and thread count: bit for bit
