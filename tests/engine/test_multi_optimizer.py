@@ -95,3 +95,23 @@ def test_resume_equals_the_uninterrupted_fit(tmp_path):
 def test_a_step_naming_an_unknown_optimizer_is_a_clear_error():
     with pytest.raises(ConfigError, match="expected one of the task's optimizers A, B, got 'C'"):
         _fit(None, TwoModels(unknown=True), epochs=1)
+
+
+def test_a_task_may_bring_its_own_evaluation(tmp_path):
+    """Hooks with ``evaluate(model, stream, epoch)`` (e.g. sampling-based) replace the eval loop, called with the models in
+    eval mode and without gradients; the rows get its numbers and training goes on in train mode."""
+    class OwnEval(TwoModels):
+        monitor = "val_score"
+
+        def evaluate(self, models, stream, epoch):
+            assert not models["A"].training and not models["B"].training and not torch.is_grad_enabled()
+            return {"score": float(epoch)}
+
+    torch.manual_seed(0)
+    models = {"A": nn.Linear(1, 1), "B": nn.Linear(1, 1)}
+    pts = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    cfg = dataclasses.replace(TrainConfig(), epochs=2, lr=0.05, scheduler="constant")
+    tr = Trainer(cfg, OwnEval(), device=torch.device("cpu"), precision=resolve_precision("fp32", torch.device("cpu")), progress="off")
+    res = tr.fit(tr.prepare(models), PointStream(pts, 16, train=True, z_dim=1), PointStream(pts, 16, train=False, z_dim=1))
+    assert [r["val_score"] for r in res.history] == [0.0, 1.0] and res.best_epoch == 1
+    assert models["A"].training

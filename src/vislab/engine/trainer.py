@@ -196,7 +196,6 @@ class _Run:
         self.emas = {n: build_ema(self.models[n], cfg.ema_decay) for n in ema_names} if cfg.ema_decay > 0 else {}
         self.scalers = {n: torch.amp.GradScaler(trainer.device.type) for n in specs} if trainer.precision.scaler else {}
         self.wrapped = {n: trainer.wrap(m) for n, m in self.models.items()}
-        self.owner = {m: n for n, s in specs.items() for m in s.models}  # model -> the optimizer that trains it
 
     def check_model(self, name: str, where: str = "step") -> str:
         if name not in self.models:
@@ -332,9 +331,18 @@ class Trainer:
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, model: Any, stream: Stream, epoch: int = 0) -> dict[str, float]:
         """Metrics of ``model`` (a module or a dict of them) over ``stream``, reduced over processes."""
-        if hasattr(self.task, "evaluate"):
-            return self.task.evaluate(model, stream, epoch)
-        return run_eval(self.task, model, stream, self.precision, epoch).compute()
+        if not hasattr(self.task, "evaluate"):
+            return run_eval(self.task, model, stream, self.precision, epoch).compute()
+        modules = list(model.values()) if isinstance(model, Mapping) else [model]
+        was = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            with torch.no_grad(), self.precision.autocast():
+                return self.task.evaluate(model, stream, epoch)  # the task's own: e.g. sampling-based
+        finally:
+            for m, w in zip(modules, was, strict=True):
+                m.train(w)
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, model: nn.Module | Mapping[str, nn.Module], train: Stream, val: Stream | None = None,
