@@ -16,19 +16,20 @@ from vislab.core.errors import ModelError
 from vislab.core.registry import Registry
 
 
-FAMILIES = ("classify", "segment", "detect", "generate")  # the subpackages of vislab.models that hold models
-
-
 def _load_families() -> None:
     import importlib
     import pkgutil
 
-    # Every module of a family package registers its models on import: adding a family is adding a file.
-    for family in FAMILIES:
-        pkg = importlib.import_module(f"vislab.models.{family}")
-        for m in pkgutil.iter_modules(pkg.__path__):
-            if not m.name.startswith("_"):
-                importlib.import_module(f"{pkg.__name__}.{m.name}")
+    import vislab.models as models
+
+    # Every subpackage of vislab.models is a family; each of its modules registers its models on import:
+    # adding a family is adding a folder, adding a model family is adding a file.
+    for family in pkgutil.iter_modules(models.__path__):
+        if family.ispkg and not family.name.startswith("_"):
+            pkg = importlib.import_module(f"{models.__name__}.{family.name}")
+            for m in pkgutil.iter_modules(pkg.__path__):
+                if not m.name.startswith("_"):
+                    importlib.import_module(f"{pkg.__name__}.{m.name}")
 
 
 MODELS = Registry("model", ModelError, loader=_load_families)
