@@ -9,7 +9,13 @@ from PIL import Image
 
 from vislab.core.errors import ConfigError, ModelError
 from vislab.explain import explain
-from vislab.explain.cam import METHODS, compute_maps, resolve_layer
+from vislab.explain.cam import (
+    METHODS,
+    ClassTarget,
+    compute_maps,
+    predict,
+    resolve_layer,
+)
 from vislab.models import create_model
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -33,10 +39,38 @@ def test_every_method_on_a_cnn_writes_one_png_per_image(tmp_path):
     assert wide > 8 * 200
 
 
-def test_target_class_by_name_and_errors(tmp_path):
-    model = create_model("small_cnn", num_classes=2, width=8)
+def test_target_class_by_name_and_errors(tmp_path, monkeypatch):
+    from vislab.explain import api
+
+    torch.manual_seed(4)  # a seed where the (eval-mode) model predicts 'cat', p = 0.55
+    model = create_model("small_cnn", num_classes=2, width=8).eval()
     x = torch.randn(1, 3, 16, 16)
-    assert explain(model, x, methods=["gradcam"], target_class="dog", class_names=["cat", "dog"], out_dir=tmp_path)
+    assert predict(model, x)[0].tolist() == [0]  # so explaining 'dog' cannot pass by falling back to the prediction
+    drawn = []
+
+    def spy(image, maps, path, title, **kw):  # what explain() actually draws
+        drawn.append((dict(maps), title))
+        return plot_maps(image, maps, path, title, **kw)
+
+    plot_maps = api.plot_maps
+    monkeypatch.setattr(api, "plot_maps", spy)
+    paths = explain(model, x, methods=["gradcam"], target_class="dog", class_names=["cat", "dog"], out_dir=tmp_path / "name")
+    assert paths == [tmp_path / "name" / "image0_maps.png"]
+    with Image.open(paths[0]) as im:
+        assert im.format == "PNG" and im.size == (748, 396)  # input + 1 panel: figsize (3.2 * 2 + 0.4, 3.6) at dpi 110
+        by_name = np.asarray(im.convert("RGB"))
+    ((panels, title),) = drawn
+    assert list(panels) == ["Grad-CAM"] and "requested class 'dog'" in title and "prediction 'cat'" in title
+    dog = compute_maps(model, x, "gradcam", targets=[ClassTarget(1)])[0][0]
+    cat = compute_maps(model, x, "gradcam", targets=[ClassTarget(0)])[0][0]
+    shown = panels["Grad-CAM"]
+    assert shown.shape == (16, 16) and np.isfinite(shown).all() and shown.min() >= 0 and shown.max() <= 1
+    np.testing.assert_array_equal(shown, dog)
+    assert np.abs(dog - cat).max() > 0.5  # the target matters: 'cat' (class 0) gives another map
+    # the same class by index draws the same figure, pixel for pixel
+    (p1,) = explain(model, x, methods=["gradcam"], target_class=1, class_names=["cat", "dog"], out_dir=tmp_path / "index")
+    with Image.open(p1) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), by_name)
     with pytest.raises(ConfigError, match="did you mean 'gradcam'"):
         explain(model, x, methods=["gradcamm"], out_dir=tmp_path)
     with pytest.raises(ConfigError, match="expected one of"):

@@ -80,8 +80,12 @@ def test_generate_digits_detection(cli, tmp_path):
     code, out, err = cli("data", "generate-detection", str(tmp_path / "d"), "--kind", "digits", "--count", "4", "--classes", "10", "--to", "yolo")
     assert code == 0 and "wrote 4 images" in out, err
     assert "no problems" in cli("data", "validate", str(tmp_path / "d" / "data.yaml"))[1]
-    names = (tmp_path / "d" / "data.yaml").read_text()
-    assert "'9'" in names or '"9"' in names or "- 9" in names or "9:" in names, names
+    import yaml
+
+    text = (tmp_path / "d" / "data.yaml").read_text()
+    # write_yolo dumps names as {index: class name}; digit class names are the strings "0".."9" (quoted: '9', not 9)
+    assert yaml.safe_load(text)["names"] == {i: str(i) for i in range(10)}, text
+    assert "  9: '9'" in text.splitlines(), text
     code, _, err = cli("data", "generate-detection", str(tmp_path / "e"), "--kind", "digits", "--classes", "11")
     assert code == 2 and "expected 1..10 for digits, got 11" in err
 
