@@ -115,3 +115,15 @@ def test_a_task_may_bring_its_own_evaluation(tmp_path):
     res = tr.fit(tr.prepare(models), PointStream(pts, 16, train=True, z_dim=1), PointStream(pts, 16, train=False, z_dim=1))
     assert [r["val_score"] for r in res.history] == [0.0, 1.0] and res.best_epoch == 1
     assert models["A"].training
+
+
+def test_without_validation_the_best_is_the_lowest_training_loss_the_step_reports(tmp_path):
+    """A task-owned step may report no ``loss`` stat: with no validation split the monitor becomes its first loss."""
+    class NoMonitor(TwoModels):
+        monitor = "val_whatever"
+
+    (tmp_path / "checkpoints").mkdir()
+    _, res = _fit(tmp_path, NoMonitor(), epochs=2)
+    assert res.best_metric == "train_loss_a"
+    losses = [r["train_loss_a"] for r in res.history]
+    assert res.best_epoch == losses.index(min(losses))

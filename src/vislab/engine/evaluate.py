@@ -9,7 +9,8 @@ them by name; each is put in eval mode for the loop and back in its previous mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -18,29 +19,30 @@ from torch import nn
 from vislab.core.device import Precision
 
 
-@torch.no_grad()
-def run_eval(hooks: Any, model: nn.Module | Mapping[str, nn.Module], stream: Any, precision: Precision | None = None, epoch: int = 0) -> Any:
-    """``hooks.new_metrics()`` filled by ``hooks.eval_step`` over ``stream.epoch(epoch)`` and synced; returns it."""
+@contextlib.contextmanager
+def eval_mode(model: nn.Module | Mapping[str, nn.Module]) -> Iterator[None]:
+    """``model`` (or each of a dict of models) in eval mode inside, back in its previous mode after."""
     modules = list(model.values()) if isinstance(model, Mapping) else [model]
     was = [m.training for m in modules]
     for m in modules:
         m.eval()
-    metrics = hooks.new_metrics()
-    autocast = precision.autocast if precision is not None else _no_autocast
     try:
+        yield
+    finally:
+        for m, w in zip(modules, was, strict=True):
+            m.train(w)
+
+
+@torch.no_grad()
+def run_eval(hooks: Any, model: nn.Module | Mapping[str, nn.Module], stream: Any, precision: Precision | None = None, epoch: int = 0) -> Any:
+    """``hooks.new_metrics()`` filled by ``hooks.eval_step`` over ``stream.epoch(epoch)`` and synced; returns it."""
+    metrics = hooks.new_metrics()
+    autocast = precision.autocast if precision is not None else contextlib.nullcontext
+    with eval_mode(model):
         for batch in stream.epoch(epoch):
             if len(batch) == 0:
                 continue
             with autocast():
                 hooks.eval_step(model, batch, metrics)
-    finally:
-        for m, w in zip(modules, was, strict=True):
-            m.train(w)
     metrics.sync()
     return metrics
-
-
-def _no_autocast():
-    import contextlib
-
-    return contextlib.nullcontext()

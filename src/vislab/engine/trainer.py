@@ -42,7 +42,7 @@ from vislab.core.dist import DistInfo, all_reduce_sum, barrier
 from vislab.core.errors import CheckpointError, ConfigError, TrainingError
 from vislab.engine import checkpoint as ckpt
 from vislab.engine.config import TrainConfig
-from vislab.engine.evaluate import run_eval
+from vislab.engine.evaluate import eval_mode, run_eval
 from vislab.engine.optim import build_ema, build_optimizer, lr_factor, set_lr
 from vislab.engine.progress import EpochProgress
 from vislab.report.history import write_metrics_csv
@@ -130,6 +130,10 @@ class StepContext:
       whether it stepped), update the EMA of its models;
     * ``ctx.step_count`` (optimizer steps of the run so far, before this batch), ``ctx.batch_index``, ``ctx.epoch``.
 
+    With ``--accumulate k`` gradients add up over k micro-batches and ``ctx.step`` steps at the last of them, so a
+    step that updates an optimizer only on some batches (every n_critic) should require ``--accumulate 1``.
+    Every process must return the same stat names in the same order for a batch (they are summed across processes).
+
     Example (one critic update per batch, a generator update every ``n_critic`` batches)::
 
         def step(self, ctx, batch):
@@ -159,12 +163,9 @@ class StepContext:
         return self._run.models[self._run.check_model(name)]
 
     def backward(self, loss_sum: torch.Tensor, optimizer: str) -> None:
-        run, cfg = self._run, self._t.cfg
-        params = run.trainable(optimizer)
-        loss = loss_sum.float() * (self._t.dist.world / self._n_global) / cfg.accumulate
-        scaler = run.scalers.get(optimizer)
+        params = self._run.trainable(optimizer)
         with torch.autocast(self._t.device.type, enabled=False):
-            torch.autograd.backward(scaler.scale(loss) if scaler else loss, inputs=params)
+            torch.autograd.backward(self._run.scaled(loss_sum, self._n_global, optimizer), inputs=params)
 
     def step(self, optimizer: str) -> bool:
         if not self._sync_now:
@@ -196,6 +197,14 @@ class _Run:
         self.emas = {n: build_ema(self.models[n], cfg.ema_decay) for n in ema_names} if cfg.ema_decay > 0 else {}
         self.scalers = {n: torch.amp.GradScaler(trainer.device.type) for n in specs} if trainer.precision.scaler else {}
         self.wrapped = {n: trainer.wrap(m) for n, m in self.models.items()}
+        self.world, self.accumulate = trainer.dist.world, cfg.accumulate
+
+    def scaled(self, loss_sum: torch.Tensor, n_global: int, optimizer: str) -> torch.Tensor:
+        """What backward runs on: ``loss_sum * world / n_global`` (the global-batch mean under DDP's averaging), divided
+        over the accumulated micro-batches, times the fp16 gradient scale of ``optimizer``."""
+        loss = loss_sum.float() * (self.world / n_global) / self.accumulate
+        scaler = self.scalers.get(optimizer)
+        return scaler.scale(loss) if scaler else loss
 
     def check_model(self, name: str, where: str = "step") -> str:
         if name not in self.models:
@@ -283,7 +292,7 @@ class Trainer:
         tensorboard: bool = True,
         callbacks: list[Callback] | None = None,
         param_groups: Callable[[nn.Module, float], list[dict]] | None = None,
-        resume_keys: tuple[str, ...] = ("task", "model"),
+        resume_keys: tuple[str, ...] = ("task", "model", "num_classes"),
     ):
         self.cfg = cfg
         self.task = task
@@ -333,16 +342,8 @@ class Trainer:
         """Metrics of ``model`` (a module or a dict of them) over ``stream``, reduced over processes."""
         if not hasattr(self.task, "evaluate"):
             return run_eval(self.task, model, stream, self.precision, epoch).compute()
-        modules = list(model.values()) if isinstance(model, Mapping) else [model]
-        was = [m.training for m in modules]
-        for m in modules:
-            m.eval()
-        try:
-            with torch.no_grad(), self.precision.autocast():
-                return self.task.evaluate(model, stream, epoch)  # the task's own: e.g. sampling-based
-        finally:
-            for m, w in zip(modules, was, strict=True):
-                m.train(w)
+        with eval_mode(model), torch.no_grad(), self.precision.autocast():
+            return self.task.evaluate(model, stream, epoch)  # the task's own: e.g. sampling-based
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, model: nn.Module | Mapping[str, nn.Module], train: Stream, val: Stream | None = None,
@@ -381,6 +382,10 @@ class Trainer:
                 if val is not None:
                     row.update({f"val_{k}": v for k, v in self.evaluate(run.eval_view(), val, epoch).items()})
                 history.append(row)
+                if self.monitor not in row and cfg.monitor == "auto" and val is None:  # a task-owned step may name no "loss"
+                    self.monitor = next((k for k in row if k.startswith("train_") and "loss" in k), self.monitor)
+                    mode = monitor_mode(self.monitor)
+                    result.best_metric = self.monitor
                 value = row.get(self.monitor)
                 if value is None:
                     raise TrainingError(f"--monitor: expected one of {', '.join(sorted(row))}, got '{self.monitor}'")
@@ -400,7 +405,7 @@ class Trainer:
                                 writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
                         writer.flush()
                 barrier()
-                self.progress.end_epoch(_epoch_line(row, cfg.epochs, self.monitor, improved))
+                self.progress.end_epoch(_epoch_line(row, cfg.epochs, self.monitor, improved, getattr(self.task, "shown", ("val_loss",))))
                 for cb in self.callbacks:
                     if cb.on_epoch_end:
                         cb.on_epoch_end(epoch, row)
@@ -426,7 +431,7 @@ class Trainer:
         write_metrics_csv(self.run_dir / "metrics.csv", state["history"])  # type: ignore[operator]
 
     def _train_epoch(self, run: _Run, train: Stream, epoch: int, step: int) -> tuple[dict[str, float], int, int]:
-        cfg, world = self.cfg, self.dist.world
+        cfg = self.cfg
         for m in run.wrapped.values():
             m.train()
         n_batches = len(train)
@@ -447,12 +452,9 @@ class Trainer:
                     with self.precision.autocast():
                         stats = dict(self.task.step(ctx, batch))  # type: ignore[attr-defined]
                 else:
-                    model = run.wrapped[DEFAULT]
                     with self.precision.autocast():
-                        loss_sum, extra = self.task.train_step(model, batch)
-                    loss = loss_sum.float() * (world / batch.n_global) / cfg.accumulate
-                    scaler = run.scalers.get(DEFAULT)
-                    (scaler.scale(loss) if scaler else loss).backward()
+                        loss_sum, extra = self.task.train_step(run.wrapped[DEFAULT], batch)
+                    run.scaled(loss_sum, batch.n_global, DEFAULT).backward()
                     stats = {"loss": loss_sum, **extra}
             names = list(stats)
             local = torch.tensor([float(len(batch))] + [float(stats[k].detach() if torch.is_tensor(stats[k]) else stats[k]) for k in names],
@@ -536,13 +538,14 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
 
 
-def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool) -> str:
+def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool, shown: tuple[str, ...] = ("val_loss",)) -> str:
     """``epoch 3/10  loss 0.4122  train_acc 0.8701  val_loss 0.3518  val_acc 0.8950  2,914 img/s  1.2s  * best val_acc``:
-    the training loss, the other training stats, the validation loss and the monitored metric."""
+    the training loss, the other training stats, the columns the task shows (its hooks' ``shown``; default the
+    validation loss) and the monitored metric."""
     parts = [f"epoch {int(row['epoch'])}/{epochs}"]
     if "train_loss" in row:
         parts.append(f"loss {row['train_loss']:.4f}")
-    keys = [k for k in row if k.startswith("train_") and k != "train_loss"] + ["val_loss", monitor]
+    keys = [k for k in row if k.startswith("train_") and k != "train_loss"] + [*shown, monitor]
     for k in dict.fromkeys(keys):
         if k in row and k != "train_loss":
             parts.append(f"{k} {row[k]:.4f}")

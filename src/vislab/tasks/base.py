@@ -60,7 +60,7 @@ class TrainJob:
     ckpt_state: dict[str, Any]
     log: list[str] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
-    resume_keys: tuple[str, ...] = ("task", "model")
+    resume_keys: tuple[str, ...] = ("task", "model", "num_classes")
     cfg: Any = None
     ctx: WorkerContext | None = None
     best: Any = None

@@ -35,6 +35,7 @@ class ClassifyTask:
     """Cross-entropy training, confusion-matrix metrics."""
 
     monitor = "val_acc"
+    shown = ("val_loss", "val_acc")  # on the epoch line, beside the training stats and the monitor
 
     def __init__(self, num_classes: int, label_smoothing: float = 0.0):
         self.num_classes = num_classes
@@ -151,8 +152,7 @@ def setup(cfg: ClassifyConfig, ctx: WorkerContext) -> ClassifyJob:
            f"{'fast in-memory' if fast else 'DataLoader'} path | {dist.world} process(es) -> {ctx.run_dir}",
            *(report.lines() if report is not None else [])]
     return ClassifyJob(ClassifyTask(len(tr.classes), tc.label_smoothing), model, train, val, ckpt_state, log,
-                       resume_keys=("task", "model", "num_classes"), cfg=cfg, ctx=ctx, splits=splits, common=common,
-                       has_weights=weights is not None)
+                       cfg=cfg, ctx=ctx, splits=splits, common=common, has_weights=weights is not None)
 
 
 @dataclass(kw_only=True)

@@ -34,7 +34,7 @@ def _train_defaults() -> TrainConfig:
 class DetectConfig:
     """``vislab detect train``: everything a detection run is made of."""
 
-    data: DetDataConfig = field(default_factory=lambda: DetDataConfig(img_size=64, val_split=0.2))
+    data: DetDataConfig = field(default_factory=lambda: DetDataConfig(img_size=64, val_split=0.2, eval_batch_size=64))
     model: DetModelConfig = field(default_factory=DetModelConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
     run: RunConfig = field(default_factory=RunConfig)

@@ -36,9 +36,10 @@ def prepare(x: torch.Tensor, mean, std, device) -> torch.Tensor:
     return normalize(x.to(device).float() / 255, mean, std)
 
 
-def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_size: int = 64) -> dict[str, Any]:
-    """Full COCO result (see :func:`~vislab.metrics.detection.coco_evaluate`) of ``model`` on ``split``."""
-    stream = DetStream(split, batch_size, train=False, device=device, mean=mean, std=std)
+def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_size: int = 64, rank: int = 0, world: int = 1) -> dict[str, Any]:
+    """Full COCO result (see :func:`~vislab.metrics.detection.coco_evaluate`) of ``model`` on ``split``; with several
+    processes each evaluates its share of the images and the detections are gathered."""
+    stream = DetStream(split, batch_size, train=False, device=device, mean=mean, std=std, rank=rank, world=world)
     return run_eval(DetectTask(split.classes), model, stream).compute_full()
 
 

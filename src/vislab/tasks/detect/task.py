@@ -99,7 +99,7 @@ def setup(cfg: DetectConfig, ctx: WorkerContext) -> DetectJob:
     log = [f"vislab detect: {cfg.model.model} on {tr.name} ({len(tr)} train images, {n_obj} objects, "
            f"{len(va) if va else 0} val, {len(tr.classes)} classes, {cfg.data.img_size}px) | {ctx.device} {precision.name} -> {ctx.run_dir}",
            *(report.lines() if report is not None else [])]
-    return DetectJob(DetectTask(tr.classes, masks=masks), model, train, val, ckpt_state, log, resume_keys=("task", "model", "num_classes"),
+    return DetectJob(DetectTask(tr.classes, masks=masks), model, train, val, ckpt_state, log,
                      cfg=cfg, ctx=ctx, val_split=va, mean=list(mean), std=list(std))
 
 
@@ -119,7 +119,7 @@ class DetectJob(TrainJob):
             return {}
         ctx = self.ctx
         best = load_best(model, ctx.run_dir).eval()
-        full = evaluate_split(best, self.val_split, ctx.device, self.mean, self.std, self.cfg.data.eval_batch())
+        full = evaluate_split(best, self.val_split, ctx.device, self.mean, self.std, self.cfg.data.eval_batch(), ctx.dist.rank, ctx.dist.world)
         if not ctx.dist.is_main:
             return {}
         final = write_eval(ctx.run_dir, full, self.val_split, best, ctx.device, self.mean, self.std, prefix="val")

@@ -86,7 +86,9 @@ def validate(cfg: Gan2dConfig) -> None:
     check_all([(m.z_dim >= 1, "--z-dim", ">= 1", m.z_dim), (m.hidden >= 1, "--hidden", ">= 1", m.hidden), (m.depth >= 0, "--depth", ">= 0", m.depth),
                (m.n_critic >= 1, "--n-critic", ">= 1", m.n_critic), (m.gp_weight >= 0, "--gp-weight", ">= 0", m.gp_weight),
                (m.lr_d >= 0, "--lr-d", ">= 0", m.lr_d), (m.snapshot_every >= 0, "--snapshot-every", ">= 0", m.snapshot_every),
-               (cfg.data.noise >= 0, "--noise", ">= 0", cfg.data.noise)])
+               (cfg.data.noise >= 0, "--noise", ">= 0", cfg.data.noise),
+               # the generator updates every --n-critic batches: with accumulation its updates would fall between steps
+               (cfg.train.accumulate == 1, "--accumulate", "1 (gan2d alternates its updates batch by batch)", cfg.train.accumulate)])
 
 
 def build_model(cfg: Gan2dConfig) -> tuple[dict[str, nn.Module], dict[str, Any]]:

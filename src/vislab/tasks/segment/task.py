@@ -89,8 +89,7 @@ def setup(cfg: SegmentConfig, ctx: WorkerContext) -> SegmentJob:
     log = [f"vislab segment: {cfg.model.model} on {tr.name} ({len(tr)} train, {len(splits.val) if splits.val else 0} val, "
            f"{len(splits.test) if splits.test else 0} test, {k} classes, {tr.size[0]}x{tr.size[1]}x{tr.channels}) | "
            f"{ctx.device} {precision.name} | loss {cfg.model.loss} | {dist.world} process(es) -> {ctx.run_dir}"]
-    return SegmentJob(hooks, model, train, val, ckpt_state, log, resume_keys=("task", "model", "num_classes"),
-                      cfg=cfg, ctx=ctx, splits=splits, common=common)
+    return SegmentJob(hooks, model, train, val, ckpt_state, log, cfg=cfg, ctx=ctx, splits=splits, common=common)
 
 
 @dataclass(kw_only=True)
