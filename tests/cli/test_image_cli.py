@@ -84,9 +84,15 @@ def test_bad_inputs_give_one_line_and_exit_2(cli, tmp_path, small_images):
     one_line_error(cli, "image", "apply", "--op", "sobel", "sample:astronot", expect="did you mean 'astronaut'")
     one_line_error(cli, "image", "apply", str(small_images), expect="expected at least one --op")
     one_line_error(cli, "image", "apply", str(small_images), "--op", "gamma=0", expect="gamma > 0")
-    one_line_error(cli, "image", "apply", str(small_images), "--op", "gamma:foo=1", expect="bad arguments")
+    one_line_error(cli, "image", "apply", str(small_images), "--op", "gamma:foo=1", expect="expected gamma=G (see `vislab image ops`), got foo=1")
     one_line_error(cli, "image", "apply", str(tmp_path / "*.jpg"), "--op", "sobel", expect="expected matching image files")
     bad = tmp_path / "bad.yaml"
     bad.write_text("ops: 3\n")
     one_line_error(cli, "image", "apply", "--pipeline", str(bad), expect="expected a list of ops")
     one_line_error(cli, "image", "flow", str(small_images / "im0.png"), expect="expected two frames")
+
+
+def test_an_op_argument_of_the_wrong_kind_is_one_line(cli, tmp_path):
+    code, out, err = cli("image", "apply", "--op", "gamma=abc", "-o", str(tmp_path / "x.png"))
+    assert code == 2 and err.strip() == "error: op 'gamma=abc': expected gamma=G (see `vislab image ops`), got 'abc'"
+    assert not (tmp_path / "x.png").exists()

@@ -47,3 +47,18 @@ def test_precedence_defaults_file_options(tmp_path):
 def test_bad_choice_is_a_usage_error():
     r = CliRunner().invoke(cmd, ["--mode", "c"])
     assert r.exit_code == 2 and "'c' is not one of 'a', 'b'" in r.output
+
+
+def test_usage_errors_are_one_line_naming_the_command(cli):
+    for args, message in [(["classify", "train", "--lr", "abc"], "Invalid value for '--lr': 'abc' is not a valid float."),
+                          (["classify", "train", "--epochz", "1"], "No such option '--epochz'. (Did you mean one of: '--epochs'"),
+                          (["segment", "predict", "run"], "Missing argument 'INPUTS...'.")]:
+        code, out, err = cli(*args)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+        assert f"(see `vislab {args[0]} {args[1]} --help`)" in err
+
+
+def test_a_yaml_key_spelt_out_in_words_finds_the_short_option(tmp_path, cli):
+    (tmp_path / "run.yaml").write_text("lerning_rate: 0.1\n")
+    code, out, err = cli("classify", "train", "--config", str(tmp_path / "run.yaml"))
+    assert code == 2 and err.strip() == "error: unknown config key 'lerning_rate' (did you mean 'lr'?)"

@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # one line, like every other error (click would print a three-line usage block)
+        where = e.ctx.command_path if e.ctx is not None else "vislab"
+        message = " ".join(e.format_message().split())
+        click.echo(f"error: {message} (see `{where} --help`)", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

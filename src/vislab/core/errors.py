@@ -50,12 +50,38 @@ class ShapeError(VislabError, ValueError):
         super().__init__(f"{where}: expected {expected}, got {got}")
 
 
+# What the short names of options stand for, so that a key spelt out in words still finds them.
+ABBREVIATIONS = {"lr": "learning rate", "img": "image", "nms": "non maximum suppression iou", "ema": "exponential moving average",
+                 "nproc": "number processes gpus", "bn": "batch norm normalization", "gp": "gradient penalty", "d": "discriminator critic",
+                 "g": "generator", "z": "latent noise", "tta": "test time augmentation", "eval": "evaluation", "val": "validation"}
+
+
+def _words(name: str) -> list[str]:
+    out: list[str] = []
+    for w in name.lower().replace("-", "_").split("_"):
+        out += ABBREVIATIONS.get(w, w).split() if w in ABBREVIATIONS else [w]
+    return [w for w in out if w]
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest choice, or ``''`` when none is close.
+    """Return `` (did you mean 'x'?)`` for the closest choice, or ``''`` when none is close: by spelling, else the
+    choice that shares the most (nearly spelt) words, with short names spelt out (``lr`` = learning rate).
 
     Example:
         >>> did_you_mean("resnt18", ["resnet18", "lenet5"])
         " (did you mean 'resnet18'?)"
+        >>> did_you_mean("lerning_rate", ["lr", "drop_rate", "epochs"])
+        " (did you mean 'lr'?)"
     """
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        mine = _words(word)
+        scores = []
+        for c in choices:
+            theirs = _words(c)
+            shared = sum(1 for w in mine if difflib.get_close_matches(w, theirs, n=1, cutoff=0.8))
+            scores.append((shared, -len(theirs), c))
+        best = max(scores, default=(0, 0, ""))
+        close = [best[2]] if best[0] >= 1 and best[0] * 2 >= len(mine) else []
     return f" (did you mean '{close[0]}'?)" if close else ""

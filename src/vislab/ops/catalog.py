@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vislab.core.errors import ConfigError, did_you_mean
+from vislab.core.errors import ConfigError, VislabError, did_you_mean
 
 
 def as_rgb(x: Any) -> Any:
@@ -157,13 +157,17 @@ def build_chain(specs: list[Any]) -> list[tuple[str, Callable[[Any], Any]]]:
         name, args, kwargs = parse_op(spec)
         if name not in table:
             raise ConfigError(f"op: expected one of `vislab image ops`, got {name!r}{did_you_mean(name, table)}")
-        fn = table[name][0]
+        fn, usage = table[name][0], table[name][1].split("  ")[0]
+        given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
 
-        def call(x: Any, fn: Callable = fn, args: list = args, kwargs: dict = kwargs, spec: Any = spec) -> Any:
+        def call(x: Any, fn: Callable = fn, spec: Any = spec, args: list = args, kwargs: dict = kwargs, usage: str = usage,
+                 given: str = given) -> Any:
             try:
                 return fn(x, *args, **kwargs)
-            except TypeError as e:
-                raise ConfigError(f"op '{spec}': bad arguments ({e})") from None
+            except (TypeError, ValueError) as e:  # e.g. gamma=abc: a word where a number belongs
+                if isinstance(e, VislabError):  # the op's own clear error
+                    raise
+                raise ConfigError(f"op '{spec}': expected {usage} (see `vislab image ops`), got {given or 'no arguments'}") from None
 
         chain.append((name if not args and not kwargs else str(spec), call))
     return chain

@@ -47,7 +47,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     info_p = d / "run.json"
     if not info_p.is_file():
         raise DataError(f"compare: expected a run folder with run.json, got '{d}'")
-    info = json.loads(info_p.read_text())
+    try:
+        info = json.loads(info_p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"compare: expected readable JSON in '{info_p}', got a broken file ({str(e).splitlines()[0]})") from None
     s = info.get("summary", {})
     hist = read_metrics_csv(d / "metrics.csv") if (d / "metrics.csv").is_file() else []
     cfg: dict[str, Any] = {}
