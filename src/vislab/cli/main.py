@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 
 import click
 
@@ -79,10 +80,16 @@ def _register_builtin() -> None:
     cli.add_command(demo)
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit 2 with one line for a VislabError (traceback with --debug)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("VISLAB_DEBUG") == "1"
+    if not debug:  # a warning is one line, like an error (--debug keeps Python's file:line form)
+        warnings.formatwarning = _one_line_warning
     _register_builtin()
     try:
         cli.main(args=argv, prog_name="vislab", standalone_mode=False)

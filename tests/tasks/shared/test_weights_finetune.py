@@ -70,8 +70,12 @@ def test_unsafe_pickle_and_foreign_weights_are_refused(tmp_path):
             return (print, ("pwned",))
 
     (tmp_path / "evil.pth").write_bytes(pickle.dumps({"w": Evil()}))
-    with pytest.raises(CheckpointError, match="weights_only=True"):
+    with pytest.raises(CheckpointError, match=r"refused '.*evil.pth': it is a pickle that needs code execution to load; vislab loads only "
+                                              r"safetensors or weights-only checkpoints. If you trust the file, convert it once"):
         W.read_weights(tmp_path / "evil.pth")
+    (tmp_path / "junk.pth").write_bytes(b"\x00not a pickle at all")
+    with pytest.raises(CheckpointError, match="got an unreadable file"):
+        W.read_weights(tmp_path / "junk.pth")
     torch.save({"foo.bar": torch.zeros(2)}, tmp_path / "foreign.pth")
     with pytest.raises(CheckpointError, match="none that fit"):
         W.load_into(create_model("small_cnn", num_classes=2, width=8), W.read_weights(tmp_path / "foreign.pth"))
@@ -115,3 +119,14 @@ def test_layer_groups_and_gradual_schedule():
     m.train()
     m(torch.randn(4, 3, 16, 16))
     torch.testing.assert_close(bn.running_mean, before)
+
+
+def test_refused_pickle_is_one_line_without_torch_warnings(tmp_path, cli):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"w": Evil()}, protocol=4))
+    code, out, err = cli("classify", "train", "--weights", str(tmp_path / "evil.pth"), "--out", str(tmp_path), "--epochs", "1")
+    assert code == 2 and err.count("\n") == 1 and "needs code execution" in err and "UserWarning" not in err and "pwned" not in out
+    assert not (tmp_path / "classify").exists() or not any((tmp_path / "classify").iterdir())

@@ -99,6 +99,8 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
                          "topk": [{"label": classes[i], "prob": p} for i, p in zip(ids, ps, strict=True)]})
             if cfg.annotate:
                 _annotate(a, f"{classes[ids[0]]} {ps[0]:.2f}", out.parent / "annotated" / f"{Path(f).stem}.png")
+    if not rows:  # every input was skipped: nothing to write (an earlier result stays)
+        raise DataError(f"predict: expected at least one readable image, got none of the {len(files)} input(s) ({skipped[0]} ...)")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".json":
         atomic_write_text(out, json.dumps(rows, indent=1))

@@ -130,9 +130,21 @@ def read_weights(path: str | Path) -> Weights:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"--weights '{p}': expected a safetensors file, got an unreadable one ({e})") from None
         return Weights(tensors, str(p), _stats(meta.get("mean")), _stats(meta.get("std")))
+    import pickle
+    import warnings
+
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - pickle errors come in many types; one clear line for all
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on the pickle protocol: the error below says it all
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not _is_pickle(p):
+            raise CheckpointError(f"--weights '{p}': expected a state dict (.pth / .pt / .safetensors), got an unreadable file") from None
+        raise CheckpointError(  # weights_only refuses anything that would run code or build an arbitrary object
+            f"--weights: refused '{p}': it is a pickle that needs code execution to load; vislab loads only safetensors or "
+            "weights-only checkpoints. If you trust the file, convert it once: python -c \"import torch, safetensors.torch as s; "
+            f"s.save_file(torch.load('{p}', weights_only=False), '{p.with_suffix('.safetensors')}')\" (a state dict of tensors)") from None
+    except Exception as e:  # noqa: BLE001 - a broken or foreign file: one clear line for all
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"--weights '{p}': expected a state dict loadable with weights_only=True, got {first}") from None
     meta: dict[str, Any] = {}
@@ -146,6 +158,25 @@ def read_weights(path: str | Path) -> Weights:
     if not (isinstance(obj, dict) and _is_state_dict(obj)):
         raise CheckpointError(f"--weights '{p}': expected a state dict (name -> tensor), got {type(obj).__name__}")
     return Weights({k: v for k, v in obj.items() if torch.is_tensor(v)}, str(p), _stats(meta.get("mean")), _stats(meta.get("std")))
+
+
+def _is_pickle(p: Path) -> bool:
+    """Whether ``p`` is a pickle (plain, or the ``data.pkl`` of torch's zip format), read without running any of it."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name) if name else b""
+        else:
+            data = p.read_bytes()
+        for _ in pickletools.genops(data):
+            pass
+        return bool(data)
+    except Exception:  # noqa: BLE001 - anything that does not parse is not a pickle
+        return False
 
 
 def _is_state_dict(d: dict) -> bool:
