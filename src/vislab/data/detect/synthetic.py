@@ -33,7 +33,9 @@ def shapes_detection(
     """``n`` images ``size x size`` with ``objects`` (inclusive range; 0 allows empty images) shapes each,
     radius ``scale`` x size (varied scale; later shapes may overlap earlier ones)."""
     lo, hi = objects
-    d = generate_shapes(n, classes, size, seed=seed, objects_per_image=(lo, max(hi, 1)), scale=scale)
+    if not 0 <= lo <= hi or hi < 1:  # (0, 0) would still draw one shape per image, unannotated
+        raise DataError(f"shapes_detection: expected objects (min, max) with 0 <= min <= max and max >= 1, got {tuple(objects)}")
+    d = generate_shapes(n, classes, size, seed=seed, objects_per_image=(lo, hi), scale=scale)
     if lo == hi == 1:  # generate_shapes gives stacked arrays for one object per image
         d.update(boxes=d["boxes"][:, None], labels=d["labels"][:, None], masks=d["masks"][:, None])
     images = [

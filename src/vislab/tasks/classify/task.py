@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vislab.core import config as C
-from vislab.core.errors import ConfigError
+from vislab.core.errors import ConfigError, DataError
 from vislab.data.classify.augment import parse_augment
 from vislab.data.classify.source import DataConfig, ImageSource, Splits, load_dataset
 from vislab.data.classify.stream import Batch, BatchStream
@@ -129,6 +129,10 @@ def setup(cfg: ClassifyConfig, ctx: WorkerContext) -> ClassifyJob:
     tc, dist, precision = cfg.train, ctx.dist, ctx.precision
     splits, fast = load_splits(cfg)
     tr = splits.train
+    present = sorted({int(v) for v in tr.labels.tolist()})
+    if len(present) < 2:  # accuracy 1.0 would be a lie: there is nothing to tell apart
+        raise DataError(f"dataset {tr.name}: expected training images of at least 2 classes, got only class "
+                        f"{tr.classes[present[0]] if present else '(none)'!r} ({len(tr)} images)")
     torch.manual_seed(tc.seed)
     model, model_args = build_model(cfg.model, len(tr.classes), tr.channels, tr.size)
     weights, report = start_weights(cfg.model, model, tr.classes)

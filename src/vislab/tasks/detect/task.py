@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from vislab.core import config as C
+from vislab.core.errors import DataError
 from vislab.data.detect import DetBatch, DetSplit, DetStream, load_splits
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
@@ -75,6 +76,9 @@ def setup(cfg: DetectConfig, ctx: WorkerContext) -> DetectJob:
     tc, dist, precision = cfg.train, ctx.dist, ctx.precision
     masks = needs_masks(cfg.model.model)
     tr, va = load_splits(cfg.data, masks=masks)
+    n_obj = sum(len(t["labels"]) for t in tr.targets)
+    if n_obj == 0:
+        raise DataError(f"dataset {tr.name or cfg.data.data}: expected annotated objects in the training images, got none in {len(tr)} images")
     weights = None
     if cfg.model.weights:
         from vislab.tasks.shared.weights import read_weights
@@ -95,7 +99,6 @@ def setup(cfg: DetectConfig, ctx: WorkerContext) -> DetectJob:
                   "mean": list(mean), "std": list(std), "img_size": [cfg.data.img_size] * 2, "channels": 3, "config": C.to_dict(cfg)}
     if report is not None:
         ckpt_state["weights"] = report.as_dict(limit=20)
-    n_obj = sum(len(t["labels"]) for t in tr.targets)
     log = [f"vislab detect: {cfg.model.model} on {tr.name} ({len(tr)} train images, {n_obj} objects, "
            f"{len(va) if va else 0} val, {len(tr.classes)} classes, {cfg.data.img_size}px) | {ctx.device} {precision.name} -> {ctx.run_dir}",
            *(report.lines() if report is not None else [])]
