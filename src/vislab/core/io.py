@@ -24,9 +24,23 @@ from vislab.core.errors import DataError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+_UMASK: int | None = None
+
+
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give: 0o666 minus the user's umask (read once, when first needed)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+def atomic_path(path: str | os.PathLike, keep_previous: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename (with the permissions of a
+    normally written file, not the temporary file's 0600). ``keep_previous``: a file name beside ``path`` that the
+    file being replaced is renamed to first (so the two most recent versions exist).
 
     A crash or kill while writing leaves the old file untouched (and no half-written new one).
     """
@@ -35,9 +49,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
+        try:
+            yield Path(tmp)
+        except OSError as e:  # name the file being written, not its temporary twin
+            if e.filename is not None and str(e.filename) == str(tmp):
+                raise OSError(e.errno, e.strerror, str(path)) from None
+            raise
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
+        if keep_previous and path.exists():
+            os.replace(path, path.with_name(keep_previous))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

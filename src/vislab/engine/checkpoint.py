@@ -59,9 +59,10 @@ def save(
     state: dict[str, Any],
     optimizer: torch.optim.Optimizer | dict[str, torch.optim.Optimizer] | None = None,
     ema: nn.Module | None = None,
+    keep_previous: str | None = None,
 ) -> Path:
     """Write a checkpoint atomically; returns its path. ``state`` must be JSON-serialisable; ``optimizer`` is one
-    optimizer or several by name."""
+    optimizer or several by name; ``keep_previous``: the name the checkpoint being replaced keeps (``previous.safetensors``)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -79,7 +80,7 @@ def save(
         tensors.update(t)
         state["optimizer"] = meta
     text = json.dumps(state, default=_jsonable)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_previous) as tmp:
         save_file(tensors, str(tmp), metadata={"vislab": text})
     atomic_write_text(path.with_suffix(".json"), json.dumps(state, indent=1, default=_jsonable))
     return path
@@ -121,7 +122,7 @@ def resolve_path(path: str | Path, prefer: str = "best") -> Path:
     """Accept a checkpoint file or a run folder (-> its checkpoints/<prefer>.safetensors, else last)."""
     p = Path(path).expanduser()
     if p.is_dir():
-        for name in (prefer, "last", "best"):
+        for name in (prefer, "last", "previous", "best"):
             c = p / "checkpoints" / f"{name}.safetensors"
             if c.is_file():
                 return c

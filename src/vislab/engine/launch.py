@@ -20,7 +20,7 @@ import torch
 from vislab.core.device import Precision, resolve_device, resolve_precision
 from vislab.core import dist as cd
 from vislab.engine import distributed as D
-from vislab.engine.run import create_run_dir, write_run_files
+from vislab.engine.run import RunLock, create_run_dir, write_run_files
 
 
 def resolve_run_config(cls: type, config_path: str | None, typed: dict[str, Any]) -> Any:
@@ -52,6 +52,7 @@ def launch(task: str, cfg: Any, worker: Callable[[Any, str | None], Path]) -> Pa
         run_dir = None
     else:
         run_dir = create_run_dir(cfg.run.out, task, cfg.run.name, cfg.run.overwrite)
+    lock = RunLock(run_dir).acquire() if run_dir is not None else None  # refused: nothing is touched (not even cleaned up)
     fresh = run_dir is not None and not cfg.run.resume
     try:
         if cfg.train.nproc > 1 and not info.enabled:
@@ -62,6 +63,9 @@ def launch(task: str, cfg: Any, worker: Callable[[Any, str | None], Path]) -> Pa
         if fresh:
             remove_if_no_checkpoint(run_dir)  # type: ignore[arg-type]
         raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def remove_if_no_checkpoint(run_dir: Path) -> None:

@@ -48,6 +48,7 @@ from vislab.engine.progress import EpochProgress
 from vislab.report.history import write_metrics_csv
 
 DEFAULT = "model"  # the name of the model and of the optimizer when a task has one of each
+PREVIOUS = "previous.safetensors"  # the last checkpoint but one, kept beside last.safetensors
 
 
 class Metrics(Protocol):
@@ -425,7 +426,7 @@ class Trainer:
 
     def _save(self, run: _Run, state: dict[str, Any], improved: bool) -> None:
         d = self.run_dir / "checkpoints"  # type: ignore[operator]
-        ckpt.save(d / "last.safetensors", run.container(run.models), state, run.ckpt_optimizer(), run.ckpt_ema())
+        ckpt.save(d / "last.safetensors", run.container(run.models), state, run.ckpt_optimizer(), run.ckpt_ema(), keep_previous=PREVIOUS)
         if improved:
             ckpt.save(d / "best.safetensors", run.container(run.eval_models()), {k: v for k, v in state.items() if k != "scaler"})
         write_metrics_csv(self.run_dir / "metrics.csv", state["history"])  # type: ignore[operator]
@@ -500,7 +501,15 @@ class Trainer:
                 f"expected a finite {name}{kept}. Try a lower --lr or --grad-clip 1.0")
 
     def _restore(self, path: str | Path, run: _Run) -> dict[str, Any]:
-        tensors, state = ckpt.load(ckpt.resolve_path(path, prefer="last"))
+        p = ckpt.resolve_path(path, prefer="last")
+        try:
+            tensors, state = ckpt.load(p)
+        except CheckpointError as e:  # e.g. truncated by a full disk or a copy cut short: the one before is kept for this
+            prev = p.with_name(PREVIOUS)
+            if p.name != "last.safetensors" or not prev.is_file():
+                raise
+            tensors, state = ckpt.load(prev)
+            self.progress.log(f"{p} is unreadable ({str(e).split('(')[-1].rstrip(')')[:80]}); resuming from {prev} (epoch {state.get('epoch')})")
         if "history" not in state or "epoch" not in state:
             raise CheckpointError(f"resume '{path}': expected a training checkpoint (last.safetensors), got an inference-only one")
         for key in self.resume_keys:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vislab.core import config as C
-from vislab.core.errors import ConfigError
+from vislab.core.errors import ConfigError, VislabError
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import Callback, FitResult, Trainer
 
@@ -205,25 +205,37 @@ def train(spec: TaskSpec, cfg: Any, callbacks: list[Callback] | None = None, fol
 def _worker(spec: TaskSpec, callbacks: list[Callback], cfg: Any, run_dir_s: str | None) -> Path:
     from vislab.engine import distributed as D
     from vislab.engine.launch import start
-    from vislab.engine.run import fit_summary, update_run_json
+    from vislab.engine.run import storage_error
 
     t0 = time.perf_counter()
-    ctx = start(spec.name, cfg, run_dir_s)
+    ctx = None
     try:
-        job = spec.setup(cfg, ctx)
-        trainer = Trainer(cfg.train, job.hooks, device=ctx.device, precision=ctx.precision, dist=ctx.dist, run_dir=ctx.run_dir,
-                          ckpt_state=job.ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard,
-                          callbacks=[*callbacks, *job.callbacks], resume_keys=job.resume_keys)
-        model = trainer.prepare(job.model)
-        for line in job.log:
-            trainer.progress.log(line)
-        job.configure(trainer, model)
-        result = trainer.fit(model, job.train, job.val, resume=cfg.run.resume or None)
-        final = job.finish(trainer, model, result)
-        if ctx.dist.is_main:
-            update_run_json(ctx.run_dir, summary=fit_summary(result, final, time.perf_counter() - t0))
-            if cfg.run.report:
-                job.report(trainer, model, result, final)
-        return ctx.run_dir
+        ctx = start(spec.name, cfg, run_dir_s)
+        return _run(spec, callbacks, cfg, ctx, t0)
+    except OSError as e:  # a full disk, a folder gone read-only: one line, and how to continue
+        if isinstance(e, VislabError):
+            raise
+        raise storage_error(e, spec.name, ctx.run_dir if ctx is not None else run_dir_s) from None
     finally:
         D.shutdown()
+
+
+def _run(spec: TaskSpec, callbacks: list[Callback], cfg: Any, ctx: WorkerContext, t0: float) -> Path:
+    """Setup, fit, finish, summary and report of one process of a run."""
+    from vislab.engine.run import fit_summary, update_run_json
+
+    job = spec.setup(cfg, ctx)
+    trainer = Trainer(cfg.train, job.hooks, device=ctx.device, precision=ctx.precision, dist=ctx.dist, run_dir=ctx.run_dir,
+                      ckpt_state=job.ckpt_state, progress=cfg.run.progress, tensorboard=cfg.run.tensorboard,
+                      callbacks=[*callbacks, *job.callbacks], resume_keys=job.resume_keys)
+    model = trainer.prepare(job.model)
+    for line in job.log:
+        trainer.progress.log(line)
+    job.configure(trainer, model)
+    result = trainer.fit(model, job.train, job.val, resume=cfg.run.resume or None)
+    final = job.finish(trainer, model, result)
+    if ctx.dist.is_main:
+        update_run_json(ctx.run_dir, summary=fit_summary(result, final, time.perf_counter() - t0))
+        if cfg.run.report:
+            job.report(trainer, model, result, final)
+    return ctx.run_dir
