@@ -43,3 +43,4 @@ def test_stage_picture_and_too_small_input(tmp_path):
         alex = create_model("alexnet")
     with pytest.raises(ModelError, match="forward failed at input"):
         summarize(alex, (3, 32, 32))
+

@@ -406,7 +406,8 @@ class Trainer:
                                 writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
                         writer.flush()
                 barrier()
-                self.progress.end_epoch(_epoch_line(row, cfg.epochs, self.monitor, improved, getattr(self.task, "shown", ("val_loss",))))
+                self.progress.end_epoch(_epoch_line(row, cfg.epochs, self.monitor, improved, getattr(self.task, "shown", ("val_loss",)),
+                                                    best_value, best_epoch))
                 for cb in self.callbacks:
                     if cb.on_epoch_end:
                         cb.on_epoch_end(epoch, row)
@@ -547,10 +548,18 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
 
 
-def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool, shown: tuple[str, ...] = ("val_loss",)) -> str:
-    """``epoch 3/10  loss 0.4122  train_acc 0.8701  val_loss 0.3518  val_acc 0.8950  2,914 img/s  1.2s  * best val_acc``:
+def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool, shown: tuple[str, ...] = ("val_loss",),
+                best: float | None = None, best_epoch: int = -1) -> str:
+    """``epoch 3/10  loss 0.4122  train_acc 0.8701  val_loss 0.3518  val_acc 0.8950  2,914 img/s  1.2s  * best val_acc 0.8950``:
     the training loss, the other training stats, the columns the task shows (its hooks' ``shown``; default the
-    validation loss) and the monitored metric."""
+    validation loss), the monitored metric, and the best value so far (``best val_acc 0.9012 @ 2`` when this epoch
+    did not improve on epoch 2's).
+
+    Example:
+        >>> row = {"epoch": 3, "train_loss": 0.5, "val_acc": 0.8, "images_per_second": 100.0, "epoch_seconds": 1.0}
+        >>> _epoch_line(row, 10, "val_acc", False, best=0.85, best_epoch=1)
+        'epoch 3/10  loss 0.5000  val_acc 0.8000  100 img/s  1.0s  best val_acc 0.8500 @ 2'
+    """
     parts = [f"epoch {int(row['epoch'])}/{epochs}"]
     if "train_loss" in row:
         parts.append(f"loss {row['train_loss']:.4f}")
@@ -561,5 +570,7 @@ def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool
     parts.append(f"{row['images_per_second']:,.0f} img/s")
     parts.append(f"{row['epoch_seconds']:.1f}s")
     if improved:
-        parts.append(f"* best {monitor}")
+        parts.append(f"* best {monitor} {row[monitor]:.4f}")
+    elif best is not None:
+        parts.append(f"best {monitor} {best:.4f} @ {best_epoch + 1}")
     return "  ".join(parts)

@@ -29,23 +29,31 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_curves(history: Sequence[dict[str, float]], path: Path, title: str = "learning curves") -> Path:
-    """Loss (left) and every other train/val metric (right) per epoch."""
+    """Losses (left) and every other train/val metric (right) per epoch; legends beside the axes, not over the data.
+
+    COCO's ``-1`` ("no objects of this size") is not a value: such points are left out, and a metric that is never
+    defined is not drawn.
+    """
     plt = _plt()
-    fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(12.5, 3.8))
     epochs = [r["epoch"] for r in history]
     keys = sorted({k for r in history for k in r})
     for k in keys:
         if k in ("epoch", "lr", "epoch_seconds", "images_per_second"):
             continue
-        ys = [r.get(k, np.nan) for r in history]
-        ax = ax_l if k.endswith("loss") else ax_m
+        ys = np.array([r.get(k, np.nan) for r in history], dtype=float)
+        if "_map" in k or "_mar" in k:
+            ys[ys == -1] = np.nan
+        if np.isnan(ys).all():
+            continue
+        ax = ax_l if "loss" in k else ax_m
         ax.plot(epochs, ys, marker="o", ms=3, label=k, linestyle="-" if k.startswith("train") else "--")
     ax_l.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_m.set(xlabel="epoch", ylabel="value", title="metrics")
     for ax in (ax_l, ax_m):
         ax.grid(alpha=0.3)
         if ax.lines:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.suptitle(title)
     return _save(fig, path)
 
