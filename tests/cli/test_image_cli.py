@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -96,3 +98,11 @@ def test_an_op_argument_of_the_wrong_kind_is_one_line(cli, tmp_path):
     code, out, err = cli("image", "apply", "--op", "gamma=abc", "-o", str(tmp_path / "x.png"))
     assert code == 2 and err.strip() == "error: op 'gamma=abc': expected gamma=G (see `vislab image ops`), got 'abc'"
     assert not (tmp_path / "x.png").exists()
+
+
+def test_without_out_pictures_go_under_runs_image(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("image", "compare", "--op", "sobel", "--op", "gray")
+    assert code == 0, err
+    assert (tmp_path / "runs" / "image" / "compare.png").stat().st_size > 1000 and str(Path("runs/image/compare.png")) in out
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing else in the working folder

@@ -20,8 +20,8 @@ def test_digits_curve_descends_and_suggestion_in_range(tmp_path):
     assert res.start_lr <= res.suggestion <= res.lrs[-1] and res.steepest_lr is not None
     assert min(res.smoothed) < 0.7 * res.smoothed[0]  # a clear descent (measured: 2.30 -> ~1.1)
     assert res.lrs[0] == pytest.approx(1e-5) and all(b > a for a, b in zip(res.lrs, res.lrs[1:], strict=False))
-    png = tmp_path / "classify" / "lr_find.png"
-    assert res.files["png"] == png and png.stat().st_size > 5000 and (tmp_path / "classify" / "lr_find.csv").is_file()
+    png = tmp_path / "lr-find" / "classify" / "lr_find.png"  # outside runs/classify: not mistaken for a run
+    assert res.files["png"] == png and png.stat().st_size > 5000 and (png.parent / "lr_find.csv").is_file()
 
 
 def _toy():
@@ -85,6 +85,6 @@ def test_lr_find_of_other_tasks(tmp_path, capsys, task, args):
 
     main([task, "lr-find", *args, "--steps", "20", "--threads", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "suggested --lr" in out and (tmp_path / task / "lr_find.png").stat().st_size > 5000
-    rows = (tmp_path / task / "lr_find.csv").read_text().splitlines()
+    assert "suggested --lr" in out and (tmp_path / "lr-find" / task / "lr_find.png").stat().st_size > 5000
+    rows = (tmp_path / "lr-find" / task / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "step,lr,loss,smoothed" and len(rows) >= 6

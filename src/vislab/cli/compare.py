@@ -7,7 +7,7 @@ import click
 
 @click.command(name="compare", context_settings={"max_content_width": 110})
 @click.argument("runs", nargs=-1, required=True)
-@click.option("--out", default="", help="output folder for compare.csv/.md/.html/.json and curves.png [default: <first run's parent>/compare]")
+@click.option("--out", default="", help="output folder for compare.csv/.md/.html/.json and curves.png [default: OUT/compare/<task>, beside the task's runs]")
 @click.option("--sort", "sort_by", default="", help="sort the table by this column, e.g. test_acc, train_seconds")
 def group(runs: tuple[str, ...], out: str, sort_by: str) -> None:
     """Compare RUNS (run folders of one task): final/best metrics, time, parameters, throughput, curves.
@@ -21,7 +21,8 @@ def group(runs: tuple[str, ...], out: str, sort_by: str) -> None:
 
     from vislab.report.compare import COLUMNS, compare_runs
 
-    res = compare_runs(list(runs), out or Path(runs[0]).expanduser().parent / "compare", sort_by=sort_by)
+    first = Path(runs[0]).expanduser()
+    res = compare_runs(list(runs), out or first.parent.parent / "compare" / first.parent.name, sort_by=sort_by)
     shown = [c for c in COLUMNS if any(r.get(c) not in (None, "") for r in res["rows"])]
     try:
         from rich.console import Console

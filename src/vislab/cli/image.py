@@ -116,7 +116,7 @@ def list_ops() -> None:
 @click.argument("inputs", nargs=-1)
 @click.option("--op", "op_specs", multiple=True, help="an op, applied in order: sobel | gamma=0.5 | gaussian_blur:ksize=7,sigma=2")
 @click.option("--pipeline", type=click.Path(dir_okay=False), help="YAML file: a list of ops (strings or {name: args})")
-@click.option("-o", "--out", default="vislab_image_out", show_default=True, help="output folder (or a .png for one input)")
+@click.option("-o", "--out", default="runs/image/apply", show_default=True, help="output folder (or a .png for one input)")
 @click.option("--normalize", type=click.Choice(["auto", "minmax", "clip"]), default="auto", show_default=True,
               help="how results outside [0, 1] become pixels")
 def apply(inputs: tuple[str, ...], op_specs: tuple[str, ...], pipeline: str | None, out: str, normalize: str) -> None:
@@ -151,7 +151,7 @@ def apply(inputs: tuple[str, ...], op_specs: tuple[str, ...], pipeline: str | No
 @group.command()
 @click.option("--image", "image", default="sample:camera", show_default=True, help="image to filter (file or sample:NAME)")
 @click.option("--size", type=int, default=None, help="size of the sized kernels (odd) [default: each kernel's own]")
-@click.option("-o", "--out", default="kernels.png", show_default=True, help="output PNG (or folder)")
+@click.option("-o", "--out", default="runs/image/kernels.png", show_default=True, help="output PNG (or folder)")
 def kernels(image: str, size: int | None, out: str) -> None:
     """The kernel catalogue: each kernel's matrix next to its effect on an image."""
     from matplotlib.figure import Figure
@@ -201,7 +201,7 @@ def _grid(panels: list[tuple[str, np.ndarray]], cols: int, dest: Path) -> None:
 @click.argument("image", required=False, default="sample:astronaut")
 @click.option("--op", "op_specs", multiple=True, help=f"ops to compare [default: {' '.join(DEFAULT_COMPARE)}]")
 @click.option("--cols", default=3, show_default=True)
-@click.option("-o", "--out", default="compare.png", show_default=True)
+@click.option("-o", "--out", default="runs/image/compare.png", show_default=True)
 def compare(image: str, op_specs: tuple[str, ...], cols: int, out: str) -> None:
     """Several ops side by side on one image (the original first)."""
     x = read(expand_inputs((image,))[0][1])
@@ -215,7 +215,7 @@ def compare(image: str, op_specs: tuple[str, ...], cols: int, out: str) -> None:
 @group.command()
 @click.argument("frames", nargs=-1)
 @click.option("--method", type=click.Choice(["farneback", "lucas-kanade", "both"]), default="both", show_default=True)
-@click.option("-o", "--out", default="flow.png", show_default=True)
+@click.option("-o", "--out", default="runs/image/flow.png", show_default=True)
 def flow(frames: tuple[str, ...], method: str, out: str) -> None:
     """Optical flow between frames A and B (default: a sample and a shifted, rotated copy)."""
     import torch
@@ -249,7 +249,7 @@ def flow(frames: tuple[str, ...], method: str, out: str) -> None:
 @click.argument("image", required=False, default="sample:astronaut")
 @click.option("-n", "--n-segments", default=200, show_default=True)
 @click.option("--compactness", default=10.0, show_default=True)
-@click.option("-o", "--out", default="superpixels.png", show_default=True)
+@click.option("-o", "--out", default="runs/image/superpixels.png", show_default=True)
 def superpixels(image: str, n_segments: int, compactness: float, out: str) -> None:
     """SLIC superpixels: boundaries and mean colours."""
     from vislab import ops
@@ -268,7 +268,7 @@ def superpixels(image: str, n_segments: int, compactness: float, out: str) -> No
 @click.option("--mode", type=click.Choice(["fast", "quality", "single"]), default="fast", show_default=True)
 @click.option("--top", default=50, show_default=True, help="boxes to draw")
 @click.option("--max-side", default=300, show_default=True, help="search on a copy this large (speed)")
-@click.option("-o", "--out", default="proposals.png", show_default=True)
+@click.option("-o", "--out", default="runs/image/proposals.png", show_default=True)
 def proposals(image: str, mode: str, top: int, max_side: int, out: str) -> None:
     """Selective search region proposals, the first --top boxes drawn."""
     from vislab import ops

@@ -85,7 +85,7 @@ def _lr_find_command(spec) -> click.Command:
         click.echo(f"written: {res.files['png']}, {res.files['csv']}")
 
     f = config_options(spec.config)(lr_find)
-    f = click.option("--plot", "plot_path", default="", help=f"where to write the plot (and .csv beside it) [default: OUT/{spec.name}/lr_find.png]")(f)
+    f = click.option("--plot", "plot_path", default="", help=f"where to write the plot (and .csv beside it) [default: OUT/lr-find/{spec.name}/lr_find.png]")(f)
     f = click.option("--end-lr", type=float, default=10.0, show_default=True, help="last learning rate of the sweep (stops earlier when the loss diverges)")(f)
     f = click.option("--start-lr", type=float, default=1e-6, show_default=True, help="first learning rate of the sweep")(f)
     f = click.option("--steps", "lr_steps", type=int, default=100, show_default=True, help="optimizer steps of the sweep")(f)

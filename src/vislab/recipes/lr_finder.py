@@ -218,7 +218,7 @@ def plot(res: LRFindResult, path: str | Path, title: str = "learning-rate finder
 def lr_find(spec: Any, cfg: Any, *, steps: int = 100, start_lr: float = 1e-6, end_lr: float = 10.0, out: str | Path | None = None) -> LRFindResult:
     """The range test for any task with one optimizer: ``spec``'s data, model, weights, optimizer (with a
     fine-tuning plan's groups) and augmentation from ``cfg``, its training step; writes ``lr_find.png`` and
-    ``lr_find.csv`` (default: ``<out>/<task>/lr_find.png``).
+    ``lr_find.csv`` (default: ``<out>/lr-find/<task>/lr_find.png``, outside the task's run folders).
 
     Raises:
         ConfigError: a task that owns its optimizer steps (several optimizers), or a bad range.
@@ -240,7 +240,7 @@ def lr_find(spec: Any, cfg: Any, *, steps: int = 100, start_lr: float = 1e-6, en
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
-    dest = Path(out) if out else Path(cfg.run.out).expanduser() / spec.name / "lr_find.png"
+    dest = Path(out) if out else Path(cfg.run.out).expanduser() / "lr-find" / spec.name / "lr_find.png"
     state = torch.get_rng_state()
     job = spec.setup(cfg, WorkerContext(device, DistInfo(), precision, dest.parent))
     torch.set_rng_state(state)

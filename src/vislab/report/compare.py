@@ -121,6 +121,16 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, sort_by: str = "")
     """
     if not run_dirs:
         raise DataError("compare: expected at least one run folder, got none")
+    if len(run_dirs) > 1:  # a glob (runs/classify/*) may catch other files and folders: leave them out, and say so
+        import warnings
+
+        kept = [d for d in run_dirs if (Path(d).expanduser() / "run.json").is_file()]
+        for d in run_dirs:
+            if d not in kept:
+                warnings.warn(f"compare: left out '{d}' (not a run folder: no run.json)", stacklevel=2)
+        if not kept:
+            raise DataError(f"compare: expected run folders with run.json, got none among {len(run_dirs)} paths")
+        run_dirs = kept
     runs = [read_run(d) for d in run_dirs]
     tasks = sorted({r["task"] for r in runs})
     if len(tasks) > 1:

@@ -60,7 +60,7 @@ def test_train_eval_predict_export(trained, cli, tmp_path):
     rows = json.loads((tmp_path / "p.json").read_text())
     assert len(rows) == 4 and all(len(r["topk"]) == 3 for r in rows)
     assert all(abs(sum(t["prob"] for t in r["topk"])) <= 1 + 1e-6 for r in rows)
-    assert len(list((tmp_path / "annotated").glob("*.png"))) == 4
+    assert len(list((tmp_path / "annotated").glob("*.png"))) == 4 and f"annotated images: {tmp_path / 'annotated'}" in out
     code, out, err = cli("classify", "predict", str(trained), str(imgs / "im*.png"), "--out", str(tmp_path / "p.csv"))
     assert code == 0, err
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 4  # header + 3 matched by the glob

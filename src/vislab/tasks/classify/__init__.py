@@ -38,7 +38,10 @@ def _show_predict(cfg: PredictConfig, r: dict[str, Any]) -> list[str]:
     lines = [f"{row['path']}: {row['label']} ({row['prob']:.3f})" for row in r["rows"][:10]]
     if len(r["rows"]) > 10:
         lines.append(f"... {len(r['rows']) - 10} more")
-    return [*lines, f"written: {r['out']}" + (f" (skipped {len(r['skipped'])} unreadable)" if r["skipped"] else "")]
+    lines.append(f"written: {r['out']}" + (f" (skipped {len(r['skipped'])} unreadable)" if r["skipped"] else ""))
+    if cfg.annotate:
+        lines.append(f"annotated images: {Path(r['out']).parent / 'annotated'}")
+    return lines
 
 
 def _show_explain(cfg: ExplainConfig, r: dict[str, Any]) -> list[str]:
