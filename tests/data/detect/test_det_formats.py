@@ -76,3 +76,17 @@ def test_yolo_and_voc_bad_input(tmp_path):
     assert [i.kind for i in issues] == ["unknown_class"] and xml.name in str(issues[0]) and "zebra" in str(issues[0])
     with pytest.raises(DataError, match="expected an existing"):
         read_any(tmp_path / "nope")
+
+
+def test_yolo_splits_written_one_after_the_other_share_data_yaml(tmp_path):
+    import yaml
+
+    from vislab.data.detect import read_yolo, shapes_detection, write_yolo
+
+    write_yolo(shapes_detection(4, size=32, seed=1), tmp_path, split="train")
+    path = write_yolo(shapes_detection(2, size=32, seed=2), tmp_path, split="val")
+    d = yaml.safe_load(path.read_text())
+    assert d["train"] == "images/train" and d["val"] == "images/val"  # the train entry is kept
+    assert len(read_yolo(path, "train")) == 4 and len(read_yolo(path, "val")) == 2
+    with pytest.raises(DataError, match="expected the classes of the split already there"):
+        write_yolo(shapes_detection(2, size=32, classes=2, seed=3), tmp_path, split="test")

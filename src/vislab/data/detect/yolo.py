@@ -88,5 +88,20 @@ def write_yolo(ds: DetDataset, out: str | Path, split: str = "train") -> Path:
             lines.append(f"{c} {cx:.6f} {cy:.6f} {(b[2] - b[0]) / im.width:.6f} {(b[3] - b[1]) / im.height:.6f}")
         atomic_write_text(out / "labels" / split / (Path(name).stem + ".txt"), "".join(x + "\n" for x in lines))
     path = out / "data.yaml"
-    atomic_write_text(path, yaml.safe_dump({"path": ".", split: f"images/{split}", "names": dict(enumerate(ds.classes))}, sort_keys=False))
+    names = dict(enumerate(ds.classes))
+    data: dict = {"path": "."}
+    if path.is_file():  # another split written here before: keep its entry (same classes only)
+        try:
+            old = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            old = {}
+        if isinstance(old, dict):
+            old_names = old.get("names")
+            old_names = dict(enumerate(old_names)) if isinstance(old_names, list) else old_names
+            if old_names not in (None, names):
+                raise DataError(f"write yolo '{path}': expected the classes of the split already there {list(old_names.values())}, got {ds.classes}")
+            data.update({k: v for k, v in old.items() if k in ("train", "val", "test")})
+    data[split] = f"images/{split}"
+    data["names"] = names
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path
