@@ -83,7 +83,9 @@ def from_dataset(ds, size: int, masks: bool = False) -> DetSplit:
         imgs[i] = a
         scale = torch.tensor([size / im.width, size / im.height] * 2)
         t = {"boxes": torch.from_numpy(im.boxes).float() * scale, "labels": torch.from_numpy(im.labels).long()}
-        if masks:
+        if masks and len(im.labels) == 0:  # an image without objects has no masks to give: an empty stack
+            t["masks"] = torch.zeros(0, size, size, dtype=torch.uint8)
+        elif masks:
             if im.masks is None or len(im.masks) != len(im.labels):
                 raise DataError(f"dataset {ds.source or '<memory>'}: expected instance masks for a mask model (COCO 'segmentation' "
                                 f"polygons or RLE), got none for image '{im.file}'")
