@@ -175,9 +175,51 @@ class DetectionMetrics:
         cats = [{"id": k + 1, "name": n} for k, n in enumerate(self.classes)]
         return {"images": images, "annotations": anns, "categories": cats}, dets
 
+    def confusion(self, iou: float = 0.5, score: float = 0.25) -> np.ndarray:
+        """Class confusion of the detections ``(K + 1, K + 1)``: rows are the true class, columns the predicted one, the
+        last row and column "background". Per image, predictions scoring ``>= score`` are matched to ground-truth
+        boxes greedily by falling IoU (``>= iou``, any class); a matched pair counts at ``[true, predicted]``, a missed
+        object at ``[true, K]``, a detection of nothing at ``[K, predicted]``.
+
+        Example:
+            >>> m = DetectionMetrics(["a", "b"])
+            >>> box = torch.tensor([[0.0, 0, 10, 10]])
+            >>> m.update([{"boxes": torch.cat([box, box + 20]), "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([1, 1])}],
+            ...          [{"boxes": box, "labels": torch.tensor([0])}])
+            >>> m.confusion().tolist()  # the "a" was called "b"; a "b" was found where there was nothing
+            [[0, 1, 0], [0, 0, 0], [0, 1, 0]]
+        """
+        from torchvision.ops import box_iou
+
+        k = len(self.classes)
+        cm = np.zeros((k + 1, k + 1), dtype=np.int64)
+        for gb, gl, pb, ps, pl, _ in self.items:
+            keep = ps >= score
+            pb, pl = pb[keep], pl[keep]
+            matched_g, matched_p = set(), set()
+            if len(gb) and len(pb):
+                ious = box_iou(torch.as_tensor(gb, dtype=torch.float32), torch.as_tensor(pb, dtype=torch.float32)).numpy()
+                for flat in np.argsort(-ious, axis=None):
+                    g, q = np.unravel_index(flat, ious.shape)
+                    if ious[g, q] < iou:
+                        break
+                    if g not in matched_g and q not in matched_p:
+                        matched_g.add(g)
+                        matched_p.add(q)
+                        cm[int(gl[g]), int(pl[q])] += 1
+            for g in range(len(gb)):
+                if g not in matched_g:
+                    cm[int(gl[g]), k] += 1
+            for q in range(len(pb)):
+                if q not in matched_p:
+                    cm[k, int(pl[q])] += 1
+        return cm
+
     def compute_full(self) -> dict[str, Any]:
-        """Box metrics (:func:`coco_evaluate`); with masks, also ``mask``: the same for the masks, and ``mask_*`` scalars."""
+        """Box metrics (:func:`coco_evaluate`) and the class confusion (``confusion``, :meth:`confusion`); with masks, also
+        ``mask``: the same for the masks, and ``mask_*`` scalars."""
         r = coco_evaluate(*self.coco())
+        r["confusion"] = self.confusion()
         if self.has_masks:
             m = coco_evaluate(*self.coco("segm"), iou_type="segm")
             r.update({f"mask_{n}": m[n] for n in STAT_NAMES}, mask=m)

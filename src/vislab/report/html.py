@@ -61,3 +61,24 @@ def picture(path: Path | None) -> str:
 
 def pre_json(d: Any) -> str:
     return f"<pre>{html.escape(json.dumps(d, indent=1, default=str))}</pre>"
+
+
+ENVIRONMENT = ("vislab", "git", "python", "torch", "platform", "processor", "cpu_threads", "cuda", "command", "started",
+               "precision", "channels_last", "device", "world_size")
+
+
+def run_report(run_dir: Path, title: str, result: Any, sections: list[tuple[str, str]], headline: tuple[str, ...] = ("test_", "best", "final_")) -> Path:
+    """``report.html`` of a training run: a summary (the ``run.json`` summary entries starting with ``headline``,
+    and the timings of ``result``, a fit result), the task's ``sections``, then the epochs, the environment and the
+    config -- the same frame for every task."""
+    run = json.loads((Path(run_dir) / "run.json").read_text()) if (Path(run_dir) / "run.json").exists() else {}
+    summary = {k: v for k, v in run.get("summary", {}).items() if k.startswith(headline) and not isinstance(v, dict | list)
+               and not (v == -1 and ("_map" in k or "_mar" in k))}  # COCO's -1: no objects of that size, not a value
+    timing = {"train seconds": round(result.seconds, 2), "images / second": round(result.images_per_second, 1),
+              "epochs": len(result.history), "stopped early": result.stopped_early}
+    config = Path(run_dir) / "config.yaml"
+    frame = [("Summary", kv_table({**summary, **timing})), *sections, ("Epochs", table(result.history)),
+             ("Environment", kv_table({k: run[k] for k in ENVIRONMENT if k in run})),
+             ("Config", f"<pre>{html.escape(config.read_text()) if config.exists() else ''}</pre>")]
+    return write_report(Path(run_dir) / "report.html", title, frame)
+

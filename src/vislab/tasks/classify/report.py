@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from vislab.data.classify.source import ImageSource
-from vislab.engine.run import environment
 from vislab.engine.trainer import FitResult
 from vislab.report import html as H
 from vislab.report.plots import image_grid, plot_confusion, plot_curves
@@ -48,24 +45,14 @@ def write_training_report(
     if sample_src is not None and len(sample_src):
         imgs, caps, cols = sample_predictions(model, sample_src, mean, std, device, precision, classes)
         samples = image_grid(imgs, caps, run_dir / "samples.png", cols, title="sample predictions (green: right, red: wrong)")
-    run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    summary = run.get("summary", {})
     per_rows = []
     if per_class:
         per_rows = [{"class": c, "precision": p, "recall": r, "f1": f, "support": int(s)} for c, p, r, f, s in
                     zip(classes, per_class["precision"], per_class["recall"], per_class["f1"], per_class["support"], strict=True)]
-    timing = {"train seconds": round(result.seconds, 2), "images / second": round(result.images_per_second, 1),
-              "epochs": len(result.history), "stopped early": result.stopped_early}
-    env: dict[str, Any] = {k: run.get(k, v) for k, v in environment().items() if k != "started"}
-    env.update({k: run.get(k) for k in ("precision", "channels_last", "device", "world_size", "started")})
     sections = [
-        ("Summary", H.kv_table({**{k: v for k, v in summary.items() if k.startswith("test_") or k.startswith("best")}, **timing})),
         ("Learning curves", H.picture(curves)),
         ("Test confusion matrix", H.picture(cm_png)),
         ("Per-class metrics (test)", H.table(per_rows)),
         ("Sample predictions", H.picture(samples)),
-        ("Epochs", H.table(result.history)),
-        ("Environment", H.kv_table(env)),
-        ("Config", f"<pre>{(run_dir / 'config.yaml').read_text() if (run_dir / 'config.yaml').exists() else ''}</pre>"),
     ]
-    return H.write_report(run_dir / "report.html", f"vislab classify - {run_dir.name}", sections)
+    return H.run_report(run_dir, f"vislab classify - {run_dir.name}", result, sections)

@@ -79,7 +79,8 @@ SPEC = base.TaskSpec(
     """,
     monitor="val_map",
     summary=_summary,
-    report_files=("curves.png", "val_metrics.json", "val_pr_curves.png", "val_predictions.png", "checkpoints/best.safetensors"),
+    report_files=("report.html", "curves.png", "val_metrics.json", "val_pr_curves.png", "val_confusion_matrix.png", "samples.png",
+                  "checkpoints/best.safetensors"),
     modes=(
         base.Mode("eval", DetEvalConfig, evaluate, _show_eval,
                   "COCO metrics of CHECKPOINT (AP@[.5:.95], AP50, AP75, AP by size, AR, per-class AP, PR curves)."),

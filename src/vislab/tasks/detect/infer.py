@@ -24,7 +24,7 @@ from vislab.core.io import IMAGE_EXTENSIONS, atomic_write_text
 from vislab.data.detect import DetDataConfig, DetSplit, DetStream, load_splits
 from vislab.engine.evaluate import run_eval
 from vislab.metrics.detection import MASK_STAT_NAMES, STAT_NAMES
-from vislab.report.plots import plot_pr_curves
+from vislab.report.plots import plot_confusion, plot_pr_curves
 from vislab.tasks.detect.config import DetEvalConfig, DetPredictConfig
 from vislab.tasks.detect.task import TASK, DetectTask
 from vislab.tasks.shared.inputs import VIDEO_SUFFIXES, expand_inputs, normalize
@@ -76,13 +76,16 @@ def draw_boxes(img: np.ndarray, boxes, labels, scores, classes: list[str], scale
 
 
 def write_eval(out: Path, full: dict[str, Any], split: DetSplit, model: nn.Module, device, mean, std, prefix: str = "val") -> dict[str, float]:
-    """metrics.json, per_class.csv, pr_curves.png and predictions.png (first 8 images) into ``out``."""
+    """metrics.json, per_class.csv, pr_curves.png, confusion_matrix.png and predictions.png (first 8 images) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     scalars = {n: full[n] for n in STAT_NAMES + MASK_STAT_NAMES if n in full}
     extra = {"mask_per_class": full["mask"]["per_class"]} if "mask" in full else {}
     atomic_write_text(out / f"{prefix}_metrics.json", json.dumps({"split": prefix, "n_images": len(split), **scalars, "per_class": full["per_class"], **extra}, indent=1))
     atomic_write_text(out / f"{prefix}_per_class.csv", "class,ap\n" + "".join(f"{c},{v:.4f}\n" for c, v in full["per_class"].items()))
     plot_pr_curves(full, split.classes, out / f"{prefix}_pr_curves.png")
+    if "confusion" in full:
+        plot_confusion(full["confusion"], [*split.classes, "background"], out / f"{prefix}_confusion_matrix.png",
+                       title=f"{prefix}: detections by class (IoU >= 0.5, score >= 0.25)")
     with torch.no_grad():
         preds = model.eval()(prepare(split.images[:8], mean, std, device))
     tiles = []

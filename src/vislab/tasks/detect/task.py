@@ -127,3 +127,8 @@ class DetectJob(TrainJob):
             return {}
         final = write_eval(ctx.run_dir, full, self.val_split, best, ctx.device, self.mean, self.std, prefix="val")
         return {f"final_val_{k}": v for k, v in final.items()}
+
+    def report(self, trainer: Trainer, model: nn.Module, result: FitResult, final: dict[str, Any]) -> None:
+        from vislab.tasks.detect.report import write_training_report
+
+        write_training_report(self.ctx.run_dir, result, final)

@@ -3,7 +3,6 @@ of the snapshots), learning curves, and ``report.html``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +96,7 @@ def write_training_report(run_dir: Path, result: FitResult, final: dict[str, Any
     if snaps:
         files["evolution"] = plot_evolution(real_np, snaps, run_dir / "evolution.png")
         write_gif(real_np, snaps, run_dir / "evolution.gif")
-    run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    sections = [("Summary", H.kv_table({k: v for k, v in run.get("summary", {}).items() if not isinstance(v, dict | list)})),
-                ("Real vs generated", H.picture(files["samples"])),
+    sections = [("Real vs generated", H.picture(files["samples"])),
                 ("Evolution (evolution.gif beside this page)", H.picture(files.get("evolution"))),
-                ("Learning curves", H.picture(files["curves"])),
-                ("Epochs", H.table(result.history)),
-                ("Config", f"<pre>{(run_dir / 'config.yaml').read_text() if (run_dir / 'config.yaml').exists() else ''}</pre>")]
-    return H.write_report(run_dir / "report.html", f"vislab gan2d - {run_dir.name}", sections)
+                ("Learning curves", H.picture(files["curves"]))]
+    return H.run_report(run_dir, f"vislab gan2d - {run_dir.name}", result, sections)

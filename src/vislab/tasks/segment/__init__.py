@@ -61,7 +61,7 @@ SPEC = base.TaskSpec(
     """,
     monitor="val_miou",
     summary=_summary,
-    report_files=("curves.png", "confusion_matrix.png", "samples.png", "per_class.csv", "checkpoints/best.safetensors"),
+    report_files=("report.html", "curves.png", "confusion_matrix.png", "samples.png", "per_class.csv", "checkpoints/best.safetensors"),
     modes=(
         base.Mode("eval", SegEvalConfig, evaluate, _show_eval,
                   "Evaluate CHECKPOINT on a split: mIoU, per-class IoU, Dice, pixel accuracy, confusion matrix."),

@@ -36,13 +36,15 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette, alpha: float = 0.5, ig
 
 
 @torch.no_grad()
-def write_training_report(run_dir: Path, history: list[dict[str, float]], metrics: SegmentationMetrics | None, src: Any,
+def write_training_report(run_dir: Path, result: Any, metrics: SegmentationMetrics | None, src: Any,
                           model: torch.nn.Module, mean, std, device, n: int = 8) -> list[Path]:
-    """curves.png, confusion_matrix.png + per_class.csv (when tested), samples.png (image, truth, prediction)."""
+    """curves.png, confusion_matrix.png + per_class.csv (when tested), samples.png (image, truth, prediction), report.html."""
     from vislab.core.io import atomic_write_text
+    from vislab.report import html as H
     from vislab.report.plots import image_grid, plot_confusion, plot_curves
 
-    written = [plot_curves(history, run_dir / "curves.png", title="segmentation: loss and mIoU")]
+    written = [plot_curves(result.history, run_dir / "curves.png", title="segmentation: loss and mIoU")]
+    per_rows: list[dict[str, Any]] = []
     if metrics is not None:
         s = metrics.compute()
         written.append(plot_confusion(metrics.confmat.numpy(), src.classes, run_dir / "confusion_matrix.png",
@@ -50,6 +52,7 @@ def write_training_report(run_dir: Path, history: list[dict[str, float]], metric
         per = metrics.per_class()
         rows = ["class,iou,dice,pixels"] + [f"{c},{i:.4f},{d:.4f},{int(p)}" for c, i, d, p in zip(src.classes, per["iou"], per["dice"], per["support"], strict=True)]
         atomic_write_text(run_dir / "per_class.csv", "\n".join(rows) + "\n")
+        per_rows = [{"class": c, "iou": i, "dice": d, "pixels": int(p)} for c, i, d, p in zip(src.classes, per["iou"], per["dice"], per["support"], strict=True)]
     k = min(n, len(src))
     x = src.images[:k].float().div(255.0)
     xn = (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
@@ -65,4 +68,9 @@ def write_training_report(run_dir: Path, history: list[dict[str, float]], metric
         imgs += [im, overlay(im, gt, src.palette, 0.6, src.ignore_index), overlay(im, pred[i], src.palette, 0.6, src.ignore_index)]
         caps += [src.names[i][:14], "truth", "prediction"]
     written.append(image_grid(imgs, caps, run_dir / "samples.png", title="image | truth | prediction", cols=6))
+    sections = [("Learning curves", H.picture(written[0])),
+                ("Pixel confusion matrix (test)", H.picture(run_dir / "confusion_matrix.png" if metrics is not None else None)),
+                ("Per-class IoU and Dice (test)", H.table(per_rows)),
+                ("Samples: image | truth | prediction", H.picture(written[-1]))]
+    written.append(H.run_report(run_dir, f"vislab segment - {run_dir.name}", result, sections))
     return written

@@ -110,5 +110,5 @@ class SegmentJob(TrainJob):
         from vislab.tasks.segment.report import write_training_report
 
         s = self.splits
-        write_training_report(self.ctx.run_dir, result.history, self.test_metrics, s.test or s.val or s.train, self.best,
+        write_training_report(self.ctx.run_dir, result, self.test_metrics, s.test or s.val or s.train, self.best,
                               self.common["mean"], self.common["std"], self.ctx.device)
