@@ -16,6 +16,7 @@ import click
 import numpy as np
 
 from vislab.core.errors import ConfigError, DataError, did_you_mean
+from vislab.core.progress import PROGRESS_HELP, track
 from vislab.ops.catalog import as_gray, build_chain, op_table
 
 SAMPLES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
@@ -119,7 +120,8 @@ def list_ops() -> None:
 @click.option("-o", "--out", default="runs/image/apply", show_default=True, help="output folder (or a .png for one input)")
 @click.option("--normalize", type=click.Choice(["auto", "minmax", "clip"]), default="auto", show_default=True,
               help="how results outside [0, 1] become pixels")
-def apply(inputs: tuple[str, ...], op_specs: tuple[str, ...], pipeline: str | None, out: str, normalize: str) -> None:
+@click.option("--progress", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=PROGRESS_HELP)
+def apply(inputs: tuple[str, ...], op_specs: tuple[str, ...], pipeline: str | None, out: str, normalize: str, progress: str) -> None:
     """Apply a chain of ops to images (files, folders, globs, sample:NAME; sample:astronaut by default)."""
     import yaml
 
@@ -139,7 +141,7 @@ def apply(inputs: tuple[str, ...], op_specs: tuple[str, ...], pipeline: str | No
     chain = build_chain(specs)
     items = expand_inputs(inputs)
     single_file = len(items) == 1 and out.lower().endswith(".png")
-    for stem, src in items:
+    for stem, src in track(items, "apply", mode=progress):
         y = read(src)
         for _, fn in chain:
             y = fn(y)

@@ -11,6 +11,7 @@ import typing
 import click
 
 from vislab.cli.options import build_config, config_options, typed_options
+from vislab.core.progress import PROGRESS_HELP
 
 WIDE = {"max_content_width": 110}
 
@@ -60,13 +61,17 @@ def _arguments(cfg_cls: type) -> list[tuple[str, bool]]:
 def _mode_command(spec, mode) -> click.Command:
     args = _arguments(mode.config)
 
-    def command(config_path: str | None, **options) -> None:
+    def command(config_path: str | None, progress: str, **options) -> None:
+        from vislab.core.progress import set_command_mode
+
+        set_command_mode(progress)
         positional = {name: list(options.pop(name)) if many else options.pop(name) for name, many in args}
         cfg = build_config(mode.config, config_path, {**options, **positional})
         for line in mode.show(cfg, mode.run(cfg)):
             click.echo(line)
 
     f = config_options(mode.config)(command)
+    f = click.option("--progress", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=PROGRESS_HELP)(f)
     for name, many in reversed(args):
         f = click.argument(name, nargs=-1 if many else 1, required=True)(f)
     return click.command(name=mode.name, help=mode.help, context_settings=WIDE)(f)

@@ -34,8 +34,10 @@ def eval_mode(model: nn.Module | Mapping[str, nn.Module]) -> Iterator[None]:
 
 
 @torch.no_grad()
-def run_eval(hooks: Any, model: nn.Module | Mapping[str, nn.Module], stream: Any, precision: Precision | None = None, epoch: int = 0) -> Any:
-    """``hooks.new_metrics()`` filled by ``hooks.eval_step`` over ``stream.epoch(epoch)`` and synced; returns it."""
+def run_eval(hooks: Any, model: nn.Module | Mapping[str, nn.Module], stream: Any, precision: Precision | None = None, epoch: int = 0,
+             progress: Any = None) -> Any:
+    """``hooks.new_metrics()`` filled by ``hooks.eval_step`` over ``stream.epoch(epoch)`` and synced; returns it.
+    ``progress`` (a :class:`~vislab.core.progress.Tracker`) advances by each batch's samples."""
     metrics = hooks.new_metrics()
     autocast = precision.autocast if precision is not None else contextlib.nullcontext
     with eval_mode(model):
@@ -44,5 +46,7 @@ def run_eval(hooks: Any, model: nn.Module | Mapping[str, nn.Module], stream: Any
                 continue
             with autocast():
                 hooks.eval_step(model, batch, metrics)
+            if progress is not None:
+                progress.advance(len(batch))
     metrics.sync()
     return metrics

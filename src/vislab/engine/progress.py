@@ -1,16 +1,14 @@
-"""Progress display: a rich bar (loss and a running stat, img/s, ETA) on terminals, one line per epoch elsewhere."""
+"""Training progress: a rich bar (loss and a running stat, img/s, ETA) on terminals, one line per epoch elsewhere
+(the commands that work through many inputs use :class:`vislab.core.progress.Tracker`)."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-
-def use_bar(mode: str) -> bool:
-    return mode == "on" or (mode == "auto" and sys.stderr.isatty())
+from vislab.core.progress import use_bar
 
 
 class EpochProgress:

@@ -106,7 +106,9 @@ def explain(
 
     map_methods = [m for m in chosen if m in METHODS]
     if map_methods:
-        per_method = {m: compute_maps(model, images, m, targets=targets, layer=cam_layer.name)[0] for m in map_methods}
+        from vislab.core.progress import track
+
+        per_method = {m: compute_maps(model, images, m, targets=targets, layer=cam_layer.name)[0] for m in track(map_methods, "explain", "methods")}
         for i in range(b):
             pred = int(predicted[i])
             what = "predicted" if idx is None else "requested"

@@ -19,6 +19,7 @@ from vislab.data.classify.augment import with_tta
 from vislab.data.classify.source import DataConfig, ImageSource, load_dataset
 from vislab.data.classify.stream import BatchStream
 from vislab.engine.evaluate import run_eval
+from vislab.core.progress import Tracker
 from vislab.tasks.classify.config import EvalConfig, PredictConfig
 from vislab.tasks.classify.task import TASK, ClassifyTask
 from vislab.tasks.shared.export import ExportConfig, export_checkpoint
@@ -39,7 +40,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     check_compatible(src, state)
     stream = BatchStream(src, cfg.batch_size, train=False, device=device, mean=state["mean"], std=state["std"],
                          channels_last=precision.channels_last, fast_path=src.in_memory)
-    metrics = run_eval(ClassifyTask(state["num_classes"]), with_tta(model, cfg.tta), stream, precision)
+    with Tracker(f"eval {cfg.split}", len(src)) as progress:
+        metrics = run_eval(ClassifyTask(state["num_classes"]), with_tta(model, cfg.tta), stream, precision, progress=progress)
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
     out.mkdir(parents=True, exist_ok=True)
     scalars, per = metrics.compute(), metrics.per_class()
@@ -75,30 +77,33 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
         raise DataError(f"--out: expected a .csv or .json file, got '{out}'")
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
-    for start in range(0, len(files), cfg.batch_size):
-        chunk, arrays = [], []
-        for f in files[start : start + cfg.batch_size]:
-            try:
-                arrays.append(read_image(f, mode))
-                chunk.append(f)
-            except DataError:
-                if cfg.bad_images == "fail":
-                    raise
-                skipped.append(str(f))
-                warnings.warn(f"skipped unreadable image {f}", stacklevel=2)
-        if not chunk:
-            continue
-        x = preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"]).to(device)
-        if precision.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with precision.autocast():
-            prob = tta_model(x).float().softmax(1).cpu()
-        top_p, top_i = prob.topk(k, dim=1)
-        for f, a, ps, ids in zip(chunk, arrays, top_p.tolist(), top_i.tolist(), strict=True):
-            rows.append({"path": str(f), "label": classes[ids[0]], "prob": ps[0],
-                         "topk": [{"label": classes[i], "prob": p} for i, p in zip(ids, ps, strict=True)]})
-            if cfg.annotate:
-                _annotate(a, f"{classes[ids[0]]} {ps[0]:.2f}", out.parent / "annotated" / f"{Path(f).stem}.png")
+    with Tracker("predict", len(files)) as progress:
+        for start in range(0, len(files), cfg.batch_size):
+            chunk, arrays = [], []
+            for f in files[start : start + cfg.batch_size]:
+                try:
+                    arrays.append(read_image(f, mode))
+                    chunk.append(f)
+                except DataError:
+                    if cfg.bad_images == "fail":
+                        raise
+                    skipped.append(str(f))
+                    warnings.warn(f"skipped unreadable image {f}", stacklevel=2)
+            if not chunk:
+                progress.advance(len(files[start : start + cfg.batch_size]))
+                continue
+            x = preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"]).to(device)
+            if precision.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with precision.autocast():
+                prob = tta_model(x).float().softmax(1).cpu()
+            top_p, top_i = prob.topk(k, dim=1)
+            for f, a, ps, ids in zip(chunk, arrays, top_p.tolist(), top_i.tolist(), strict=True):
+                rows.append({"path": str(f), "label": classes[ids[0]], "prob": ps[0],
+                             "topk": [{"label": classes[i], "prob": p} for i, p in zip(ids, ps, strict=True)]})
+                if cfg.annotate:
+                    _annotate(a, f"{classes[ids[0]]} {ps[0]:.2f}", out.parent / "annotated" / f"{Path(f).stem}.png")
+            progress.advance(len(files[start : start + cfg.batch_size]))
     if not rows:  # every input was skipped: nothing to write (an earlier result stays)
         raise DataError(f"predict: expected at least one readable image, got none of the {len(files)} input(s) ({skipped[0]} ...)")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from torch import nn
 from torchvision.ops import box_iou
 
 from vislab.core.errors import ConfigError, ModelError
+from vislab.core.progress import track
 from vislab.explain.cam import Target
 from vislab.tasks.detect.config import DetExplainConfig
 from vislab.tasks.detect.task import TASK
@@ -79,7 +80,7 @@ def explain(cfg: DetExplainConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "explain"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for f in expand_inputs(cfg.inputs):
+    for f in track(expand_inputs(cfg.inputs), "explain"):
         img = read_image(f, "RGB")
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float()
         x = torch.nn.functional.interpolate(x, size=tuple(state["img_size"]), mode="bilinear", antialias=True, align_corners=False).clamp(0, 255)

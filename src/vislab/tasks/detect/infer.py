@@ -23,6 +23,7 @@ from vislab.core.errors import DataError
 from vislab.core.io import IMAGE_EXTENSIONS, atomic_write_text
 from vislab.data.detect import DetDataConfig, DetSplit, DetStream, load_splits
 from vislab.engine.evaluate import run_eval
+from vislab.core.progress import Tracker
 from vislab.metrics.detection import MASK_STAT_NAMES, STAT_NAMES
 from vislab.report.plots import plot_confusion, plot_pr_curves
 from vislab.tasks.detect.config import DetEvalConfig, DetPredictConfig
@@ -36,11 +37,12 @@ def prepare(x: torch.Tensor, mean, std, device) -> torch.Tensor:
     return normalize(x.to(device).float() / 255, mean, std)
 
 
-def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_size: int = 64, rank: int = 0, world: int = 1) -> dict[str, Any]:
+def evaluate_split(model: nn.Module, split: DetSplit, device, mean, std, batch_size: int = 64, rank: int = 0, world: int = 1,
+                   progress: Tracker | None = None) -> dict[str, Any]:
     """Full COCO result (see :func:`~vislab.metrics.detection.coco_evaluate`) of ``model`` on ``split``; with several
     processes each evaluates its share of the images and the detections are gathered."""
     stream = DetStream(split, batch_size, train=False, device=device, mean=mean, std=std, rank=rank, world=world)
-    return run_eval(DetectTask(split.classes), model, stream).compute_full()
+    return run_eval(DetectTask(split.classes), model, stream, progress=progress).compute_full()
 
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)]
@@ -112,7 +114,8 @@ def evaluate(cfg: DetEvalConfig) -> dict[str, Any]:
         raise DataError(f"dataset {dcfg.data}: expected a val split, got none (use --split train or a --val-split > 0 at training)")
     if split.classes != state["classes"]:
         raise DataError(f"dataset {dcfg.data}: expected the checkpoint's classes {state['classes']}, got {split.classes}")
-    full = evaluate_split(model, split, device, state["mean"], state["std"], cfg.batch_size)
+    with Tracker(f"eval {cfg.split}", len(split)) as progress:
+        full = evaluate_split(model, split, device, state["mean"], state["std"], cfg.batch_size, progress=progress)
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
     scalars = write_eval(out, full, split, model, device, state["mean"], state["std"], prefix=cfg.split)
     return {"out": str(out), "n": len(split), **scalars, "per_class": full["per_class"],
@@ -151,40 +154,56 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     classes = state["classes"]
     results, written = [], []
-    for k, f in enumerate(expand_inputs(cfg.inputs, IMAGE_EXTENSIONS + VIDEO_SUFFIXES, "images or videos"), 1):
-        if f.suffix.lower() in VIDEO_SUFFIXES:
-            cap = cv2.VideoCapture(str(f))
-            if not cap.isOpened():
-                raise DataError(f"video '{f}': expected a readable video, got one OpenCV cannot open")
-            writer, frame_no = None, 0
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                d = detect_array(model, rgb, state, device, cfg.score_thresh)
-                for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
-                    results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
-                if cfg.draw:
-                    if writer is None:
-                        dst = out / f"{f.stem}_boxes.mp4"
-                        writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 10, (rgb.shape[1], rgb.shape[0]))
-                        written.append(str(dst))
-                    writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes, masks=d.get("masks")), cv2.COLOR_RGB2BGR))
-                frame_no += 1
-            cap.release()
-            if writer is not None:
-                writer.release()
-            continue
-        img = read_image(f, "RGB")
-        d = detect_array(model, img, state, device, cfg.score_thresh)
-        for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
-            results.append({**r, "file_name": str(f), "category": classes[r["category_id"] - 1]})
-        if cfg.draw:
-            from PIL import Image
+    files = expand_inputs(cfg.inputs, IMAGE_EXTENSIONS + VIDEO_SUFFIXES, "images or videos")
+    with Tracker("predict", sum(_frames(f) for f in files), unit="images / frames") as progress:
+        for k, f in enumerate(files, 1):
+            if f.suffix.lower() in VIDEO_SUFFIXES:
+                cap = cv2.VideoCapture(str(f))
+                if not cap.isOpened():
+                    raise DataError(f"video '{f}': expected a readable video, got one OpenCV cannot open")
+                writer, frame_no = None, 0
+                while True:
+                    ok, bgr = cap.read()
+                    if not ok:
+                        break
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    d = detect_array(model, rgb, state, device, cfg.score_thresh)
+                    for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
+                        results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
+                    if cfg.draw:
+                        if writer is None:
+                            dst = out / f"{f.stem}_boxes.mp4"
+                            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 10, (rgb.shape[1], rgb.shape[0]))
+                            written.append(str(dst))
+                        writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes, masks=d.get("masks")), cv2.COLOR_RGB2BGR))
+                    frame_no += 1
+                    progress.advance()
+                cap.release()
+                if writer is not None:
+                    writer.release()
+                continue
+            img = read_image(f, "RGB")
+            d = detect_array(model, img, state, device, cfg.score_thresh)
+            for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
+                results.append({**r, "file_name": str(f), "category": classes[r["category_id"] - 1]})
+            if cfg.draw:
+                from PIL import Image
 
-            dst = out / f"{f.stem}_boxes.png"
-            Image.fromarray(draw_boxes(img, d["boxes"], d["labels"], d["scores"], classes, scale=max(1, 256 // max(img.shape[:2])), masks=d.get("masks"))).save(dst)
-            written.append(str(dst))
+                dst = out / f"{f.stem}_boxes.png"
+                Image.fromarray(draw_boxes(img, d["boxes"], d["labels"], d["scores"], classes, scale=max(1, 256 // max(img.shape[:2])), masks=d.get("masks"))).save(dst)
+                written.append(str(dst))
+            progress.advance()
     atomic_write_text(out / "detections.json", json.dumps(results, indent=0))
     return {"out": str(out), "detections": results, "written": written}
+
+
+def _frames(path: Path) -> int:
+    """How many pictures ``path`` holds: 1 for an image, the frame count a video's header states (0 when unknown)."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        return 1
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    return max(n, 0)

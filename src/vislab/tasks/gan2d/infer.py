@@ -13,6 +13,7 @@ from vislab.core import config as C
 from vislab.core.io import atomic_write_text
 from vislab.data.points import PointsDataConfig, PointStream, load_points
 from vislab.engine.evaluate import run_eval
+from vislab.core.progress import Tracker
 from vislab.tasks.gan2d.config import Gan2dEvalConfig, SampleConfig
 from vislab.tasks.gan2d.report import plot_points
 from vislab.tasks.gan2d.task import TASK, GanTask
@@ -50,7 +51,8 @@ def evaluate(cfg: Gan2dEvalConfig) -> dict[str, Any]:
     _, val, centres = load_points(dcfg)
     seed = state["config"]["train"]["seed"]
     stream = PointStream(val, dcfg.eval_batch(), train=False, z_dim=state["model_args"]["z_dim"], seed=seed)
-    scores = run_eval(GanTask(centres=centres, noise=state["noise"]), models, stream).compute()
+    with Tracker("eval", len(val), unit="points") as progress:
+        scores = run_eval(GanTask(centres=centres, noise=state["noise"]), models, stream, progress=progress).compute()
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps({"n": len(val), **scores}, indent=1))

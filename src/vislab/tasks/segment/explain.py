@@ -24,6 +24,7 @@ from torch import nn
 
 from vislab.core.errors import ConfigError, did_you_mean
 from vislab.core.io import atomic_write_text, read_image
+from vislab.core.progress import track
 from vislab.tasks.segment.config import SegExplainConfig
 from vislab.tasks.shared.inputs import expand_inputs, image_batch
 from vislab.tasks.shared.model import load_for_inference
@@ -124,7 +125,7 @@ def explain(cfg: SegExplainConfig) -> dict[str, Any]:
     mean, std = state["mean"], state["std"]
     background = classes[0].lower() in ("background", "bg", "_background_")
     rows = []
-    for f in files:
+    for f in track(files, "explain"):
         img = read_image(f, "L" if state["channels"] == 1 else "RGB")
         x = image_batch(img, mean, std).to(device)
         maps, chosen, regions = class_region_maps(model, x, methods, cls, layer, background)

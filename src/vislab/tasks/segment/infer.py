@@ -22,6 +22,7 @@ from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, read_image
 from vislab.data.segment import SegBatchStream, SegDataConfig, SegSource, load_segmentation
 from vislab.engine.evaluate import run_eval
+from vislab.core.progress import Tracker, track
 from vislab.ops.refine import crf_refine, slic_refine
 from vislab.tasks.segment.config import SegEvalConfig, SegPredictConfig
 from vislab.tasks.segment.task import TASK, SegmentTask
@@ -54,7 +55,8 @@ def evaluate(cfg: SegEvalConfig) -> dict[str, Any]:
     check_compatible(src, state)
     stream = SegBatchStream(src, cfg.batch_size, train=False, device=device, mean=state["mean"], std=state["std"],
                             channels_last=precision.channels_last)
-    metrics = run_eval(SegmentTask(state["num_classes"], "ce", None, state.get("ignore_index", 255)), model, stream, precision)
+    with Tracker(f"eval {cfg.split}", len(src)) as progress:
+        metrics = run_eval(SegmentTask(state["num_classes"], "ce", None, state.get("ignore_index", 255)), model, stream, precision, progress=progress)
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / f"eval-{cfg.split}"
     out.mkdir(parents=True, exist_ok=True)
     scalars, per = metrics.compute(), metrics.per_class()
@@ -132,7 +134,7 @@ def predict(cfg: SegPredictConfig) -> dict[str, Any]:
     k, palette, ign = state["num_classes"], [tuple(c) for c in state["palette"]], state.get("ignore_index", 255)
     win = (cfg.window, cfg.window) if cfg.window else tuple(state["img_size"])
     rows, csv = [], ["image,miou," + ",".join(f"iou_{c}" for c in state["classes"])]
-    for f in files:
+    for f in track(files, "predict"):
         img = read_image(f, "L" if state["channels"] == 1 else "RGB")
         x = image_batch(img, state["mean"], state["std"])
         probs = predict_probs(model, x.to(device), cfg.mode, win, cfg.overlap, cfg.tta)[0].cpu().numpy()

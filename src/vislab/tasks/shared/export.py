@@ -15,6 +15,7 @@ import torch
 from vislab.core.config import opt
 from vislab.core.errors import VislabError
 from vislab.core.io import atomic_write_text
+from vislab.core.progress import track
 
 
 @dataclass
@@ -42,10 +43,9 @@ def export_checkpoint(cfg: ExportConfig, task: str, output_name: str, extra_meta
     with torch.no_grad():
         ref = model(x)
     report: dict[str, Any] = {"checkpoint": state["path"], "input": [None, state["channels"], *state["img_size"]]}
-    if cfg.format in ("onnx", "all"):
-        report["onnx"] = _export_onnx(model, x, ref, out / "model.onnx", cfg)
-    if cfg.format in ("torchscript", "all"):
-        report["torchscript"] = _export_torchscript(model, x, ref, out / "model.ts", cfg)
+    formats = ["onnx", "torchscript"] if cfg.format == "all" else [cfg.format]
+    for name in track(formats, "export (and check)", "formats"):
+        report[name] = _export_onnx(model, x, ref, out / "model.onnx", cfg) if name == "onnx" else _export_torchscript(model, x, ref, out / "model.ts", cfg)
     meta = {"classes": state["classes"], **{k: state[k] for k in extra_meta}, "mean": state["mean"], "std": state["std"],
             "img_size": state["img_size"], "channels": state["channels"], "model": state["model"], "input_name": "images",
             "output_name": output_name, **report}
