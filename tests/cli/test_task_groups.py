@@ -28,6 +28,18 @@ def test_summary_names_exactly_the_commands_of_the_spec(name):
     assert listed == ["train", *(m.name for m in spec.modes), *(["lr-find"] if spec.lr_find else [])]
 
 
+@pytest.mark.parametrize("row", __import__("vislab.cli.main", fromlist=["GROUPS"]).GROUPS, ids=lambda r: r[1])
+def test_root_help_of_the_other_groups_names_every_command(row):
+    import importlib
+
+    import click
+
+    module, name, help_ = row
+    group = importlib.import_module(module).group
+    if isinstance(group, click.Group):  # a group's line lists all of its commands
+        assert sorted(c.strip() for c in help_.split(":", 1)[1].split("|")) == sorted(group.commands), name
+
+
 @pytest.mark.parametrize("name", task_names())
 def test_every_command_has_help(cli, name):
     spec = get_spec(name)

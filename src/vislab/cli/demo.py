@@ -1,4 +1,8 @@
-"""``vislab demo``: the offline end-to-end tour on the bundled digits, in well under 2 minutes on 2 CPU cores."""
+"""``vislab demo``: the offline end-to-end tour on the bundled digits.
+
+Measured wall time from the command's start (imports, model build, training, eval, predict, report) on 2 CPU cores:
+about 25 s on a quiet machine, 94 s with both cores kept busy by other processes (8 epochs; test accuracy 0.983).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ DEMO_BAR = 0.95  # test accuracy the demo must reach on digits
 
 @click.command()
 @click.option("--out", default="runs", show_default=True, help="root folder of runs")
-@click.option("--epochs", default=12, show_default=True, help="training epochs")
+@click.option("--epochs", default=8, show_default=True, help="training epochs")
 @click.option("--model", default="small_cnn", show_default=True, help="model to train")
 def demo(out: str, epochs: int, model: str) -> None:
     """Train a classifier on the bundled digits, evaluate it, predict on held-out images, write the report.
@@ -24,9 +28,9 @@ def demo(out: str, epochs: int, model: str) -> None:
     from vislab.core.config import from_dict
     from vislab.data.classify.source import DataConfig, load_dataset
     from vislab.engine.run import next_free_name
+    from vislab.cli.main import STARTED
     from vislab.tasks import classify
 
-    t0 = time.perf_counter()
     name = next_free_name(Path(out) / "classify", "demo")
     cfg = from_dict(classify.ClassifyConfig, {
         "data": "digits", "model": model, "epochs": epochs, "batch_size": 64, "lr": 0.05, "out": out, "name": name,
@@ -48,9 +52,9 @@ def demo(out: str, epochs: int, model: str) -> None:
     for r in pred["rows"]:
         click.echo(f"    {Path(r['path']).name}: predicted {r['label']} ({r['prob']:.2f})")
 
-    secs = time.perf_counter() - t0
+    secs = time.perf_counter() - STARTED
     click.echo("")
-    click.echo(f"test accuracy {res['acc']:.4f} (bar {DEMO_BAR:.2f}) | top-5 {res.get('top5', 0):.4f} | macro-F1 {res['macro_f1']:.4f} | {secs:.0f}s in all")
+    click.echo(f"test accuracy {res['acc']:.4f} (bar {DEMO_BAR:.2f}) | top-5 {res.get('top5', 0):.4f} | macro-F1 {res['macro_f1']:.4f} | wall time {secs:.0f} s")
     click.echo(f"report:       {run_dir / 'report.html'}")
     click.echo(f"curves:       {run_dir / 'curves.png'}")
     click.echo(f"confusion:    {res['out']}/confusion_matrix.png")

@@ -6,7 +6,10 @@ import importlib
 import importlib.util
 import os
 import sys
+import time
 import warnings
+
+STARTED = time.perf_counter()  # when the command started (the demo reports its wall time from here)
 
 import click
 
@@ -16,9 +19,9 @@ import vislab
 # The task groups come from the task registry (vislab.tasks). Both are listed without importing anything heavy,
 # so `vislab --help` stays fast: a group is built or imported only when it runs.
 GROUPS: list[tuple[str, str, str]] = [
-    ("vislab.cli.image", "image", "classical image processing: apply | kernels | compare | flow | superpixels | proposals"),
+    ("vislab.cli.image", "image", "classical image processing: apply | ops | kernels | compare | flow | superpixels | proposals"),
     ("vislab.cli.models", "models", "the model zoo: list | show"),
-    ("vislab.cli.data", "data", "datasets: preview | convert | validate"),
+    ("vislab.cli.data", "data", "datasets: preview | convert | validate | generate-detection"),
     ("vislab.cli.tune", "tune", "hyper-parameter search with Optuna, for any task"),
     ("vislab.cli.compare", "compare", "compare runs: one table and overlaid learning curves"),
 ]
