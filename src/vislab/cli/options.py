@@ -36,13 +36,14 @@ def config_options(cfg_cls: type, skip: tuple[str, ...] = ()) -> Callable[[Calla
             if not leaf.cli or leaf.name in skip:
                 continue
             flag = "--" + leaf.name.replace("_", "-")
+            flags = (flag, "-" + leaf.name) if len(leaf.name) == 1 else (flag,)  # a one-letter field also takes -k 8
             value = defaults[leaf.name]
             shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
             help_ = f"{leaf.help} [default: {shown}]" if shown not in ("", None) else leaf.help
             if leaf.type is bool:
                 f = click.option(f"{flag}/--no-{flag[2:]}", leaf.name, default=None, help=help_)(f)
             else:
-                f = click.option(flag, leaf.name, type=_click_type(leaf), default=None, help=help_, metavar=None)(f)
+                f = click.option(*flags, leaf.name, type=_click_type(leaf), default=None, help=help_, metavar=None)(f)
         f = click.option(
             "--config", "config_path", type=click.Path(dir_okay=False), default=None,
             help="YAML file of options (nested by section or flat); options typed here override it",

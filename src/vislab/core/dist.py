@@ -67,3 +67,23 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def gather_global(x: torch.Tensor, n_global: int) -> torch.Tensor:
+    """The whole global batch from every process's strided share ``x = batch[rank::world]``, in the global order,
+    with gradients flowing back to each process's share (``torch.distributed.nn`` all-gather); ``x`` itself when
+    single-process. A loss over pairs of the global batch (metric learning) is then the same in 1 and N processes.
+
+    Example:
+        >>> gather_global(torch.arange(3.0), 3).tolist()
+        [0.0, 1.0, 2.0]
+    """
+    if not active():
+        return x
+    import torch.distributed.nn.functional as dnn
+
+    world = dist.get_world_size()
+    per = -(-n_global // world)  # the largest share: every process pads to it
+    pad = x.new_zeros((per - len(x), *x.shape[1:]))
+    parts = dnn.all_gather(torch.cat([x, pad]))  # world x (per, ...), rank order
+    return torch.stack(list(parts), 1).reshape(per * world, *x.shape[1:])[:n_global]  # position l * world + r

@@ -34,7 +34,7 @@ class DataConfig(ImageDataConfig):
         "dataset format (auto sniffs the path)",
         choices=(
             "auto", "imagefolder", "csv", "cifar10", "cifar100", "mnist", "fashion_mnist",
-            "food101", "pets", "pets_species", "cats_vs_dogs", "digits", "shapes",
+            "food101", "pets", "pets_species", "cats_vs_dogs", "digits", "shapes", "identities",
         ),
     )
     test_split: float = opt(0.1, "fraction held out for test when the dataset has no test split")
@@ -229,7 +229,7 @@ def has_cats_dogs(d: Path) -> bool:
         return any(is_cats_dogs_file(e.name) and e.is_file() for e in it)
 
 
-BUNDLED = ("digits", "shapes")
+BUNDLED = ("digits", "shapes", "identities")
 
 
 def load_dataset(cfg: DataConfig) -> Splits:
