@@ -54,7 +54,7 @@ def peak_rss_gb() -> float:
 
 
 def main() -> None:
-    from vislab.tasks.embed.index import (
+    from vislab.tasks.embed.vector_index import (
         KINDS,
         EmbeddingIndex,
         exact_neighbours,

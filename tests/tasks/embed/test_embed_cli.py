@@ -164,3 +164,41 @@ def test_bad_queries_indexes_and_pairs_are_one_line(trained, cli, tmp_path):
     (tmp_path / "pairs.csv").write_text(f"path_a,path_b,same\n{q},{faces / 'person001' / 'missing.png'},1\n")
     code, _, err = cli("embed", "eval", str(run), "--pairs", str(tmp_path / "pairs.csv"))
     _one_line(code, err, "missing.png", "(missing)")
+
+
+def test_text_to_image_search_with_a_local_clip_model(tmp_path, cli):
+    """The zero-shot path with a tiny randomly initialised CLIP of open_clip's architecture (its weights as a local
+    safetensors file): neighbours equal the cosine ranking of open_clip's own text and image embeddings."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "vislab-test-clip.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(tmp_path / "cfg")
+    torch.manual_seed(0)
+    model = open_clip.create_model("vislab-test-clip", pretrained=None).eval()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "w.safetensors")
+    photos = write_identities(tmp_path / "photos", 3, 3)
+    code, out, err = cli("embed", "index", "clip:vislab-test-clip", str(photos))
+    _one_line(code, err, "--weights: expected the local weights file of clip:vislab-test-clip")
+    code, out, err = cli("embed", "index", "clip:vislab-test-clip", str(photos), "--weights", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "idx"))
+    assert code == 0, err
+    code, out, err = cli("embed", "search", str(tmp_path / "idx"), "a photo of a red shape", "--text", "-k", "4")
+    assert code == 0, err
+    got = json.loads((tmp_path / "idx" / "search" / "search.json").read_text())[0]
+    from vislab.tasks.embed.clip import load_clip
+
+    emb, _, _ = load_clip("vislab-test-clip", str(tmp_path / "w.safetensors"), torch.device("cpu"))
+    files = sorted(photos.rglob("*.png"))
+    from vislab.core.io import read_image
+
+    with torch.no_grad():
+        img = torch.nn.functional.normalize(model.encode_image(emb.preprocess([read_image(f) for f in files])), dim=1)
+        txt = torch.nn.functional.normalize(model.encode_text(open_clip.get_tokenizer("vislab-test-clip")(["a photo of a red shape"])), dim=1)
+    order = torch.argsort(1 - (img @ txt.T)[:, 0])[:4]
+    assert got["query"] == "a photo of a red shape" and [n["path"] for n in got["neighbours"]] == [str(files[i]) for i in order]
+    code, out, err = cli("embed", "search", str(tmp_path / "idx"), "x", "--text", "--checkpoint", "runs/none")
+    assert code == 2

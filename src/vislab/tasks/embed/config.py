@@ -66,6 +66,7 @@ class EmbedEmbedConfig:
     checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
     inputs: list[str] = opt([], "image files, folders or glob patterns", cli=False)
     out: str = opt("", "output .npy (beside it: <name>.items.csv with path,label; default: <run>/embed/embeddings.npy)")
+    weights: str = opt("", "with CHECKPOINT clip:ARCH (an open_clip architecture, e.g. clip:ViT-B-32): its local weights file (nothing is downloaded)")
     batch_size: int = opt(128, "batch size")
     device: str = opt("auto", "device", choices=DEVICES)
 
@@ -74,8 +75,9 @@ class EmbedEmbedConfig:
 class EmbedIndexConfig:
     """``vislab embed index``: a searchable FAISS index of images (or of an embeddings file)."""
 
-    checkpoint: str = opt("", "checkpoint file or run folder that embeds the images (and, later, the queries)", cli=False)
+    checkpoint: str = opt("", "checkpoint file or run folder that embeds the images (and, later, the queries); or clip:ARCH with --weights (zero-shot, text queries)", cli=False)
     inputs: list[str] = opt([], "image files, folders or globs; or one .npy written by `vislab embed embed`", cli=False)
+    weights: str = opt("", "with CHECKPOINT clip:ARCH (an open_clip architecture, e.g. clip:ViT-B-32): its local weights file (nothing is downloaded)")
     kind: str = opt("flat", "index: flat (exact), ivf, ivfpq (compressed), hnsw (graph), lsh (binary hashing)", choices=("flat", "ivf", "ivfpq", "hnsw", "lsh"))
     out: str = opt("", "index folder (default: <run>/index)")
     batch_size: int = opt(128, "batch size")
@@ -87,11 +89,13 @@ class EmbedSearchConfig:
     """``vislab embed search``: the nearest neighbours of query images in an index."""
 
     index: str = opt("", "index folder written by `vislab embed index`", cli=False)
-    queries: list[str] = opt([], "query images (files, folders, globs)", cli=False)
+    queries: list[str] = opt([], "query images (files, folders, globs), or with --text sentences", cli=False)
     k: int = opt(8, "neighbours per query")
+    text: bool = opt(False, "the QUERIES are texts, embedded by the CLIP model of a clip:ARCH index (text-to-image search)")
     checkpoint: str = opt("", "the model that embeds the queries (default: the one that built the index)")
+    weights: str = opt("", "with CHECKPOINT clip:ARCH (an open_clip architecture, e.g. clip:ViT-B-32): its local weights file (nothing is downloaded)")
     out: str = opt("", "folder for search.json and the neighbour grids (default: <index>/search)")
-    mmap: bool = opt(False, "memory-map the index instead of reading it into memory (flat, ivf, ivfpq)")
+    mmap: bool = opt(False, "memory-map the index instead of reading it into memory (large indexes; read-only)")
     device: str = opt("auto", "device", choices=DEVICES)
 
 

@@ -53,14 +53,27 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def load_embedder(checkpoint: str, device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any], torch.device, str]:
-    """``(model, state, device, model_id)`` of an embed checkpoint (fp32, eval mode)."""
+def load_embedder(checkpoint: str, device: str = "auto", weights: str = "") -> tuple[torch.nn.Module, dict[str, Any], torch.device, str]:
+    """``(model, state, device, model_id)`` of an embed checkpoint (fp32, eval mode), or of ``clip:ARCH`` with its
+    local ``weights`` (:mod:`vislab.tasks.embed.clip`)."""
+    from vislab.tasks.embed.clip import load_clip, parse_clip
+
+    arch = parse_clip(checkpoint)
+    if arch is not None:
+        from vislab.core.device import resolve_device
+
+        dev = resolve_device(device)
+        model, state, model_id = load_clip(arch, weights, dev)
+        return model, state, dev, model_id
     model, state, dev, _ = load_for_inference(checkpoint, TASK, device, "fp32")
     run = Path(state["path"]).parent.parent.name
     return model.float(), state, dev, f"{run}:{file_sha256(state['path'])[:16]}"
 
 
 def run_dir_of(state: dict[str, Any]) -> Path:
+    """The run folder of a checkpoint (``runs/embed/clip-ARCH`` for a CLIP model: it has no run)."""
+    if str(state.get("model", "")).startswith("clip:"):
+        return Path("runs") / "embed" / state["model"].replace(":", "-").replace("/", "-")
     return Path(state["path"]).parent.parent
 
 
@@ -71,7 +84,8 @@ def embed_files(model: torch.nn.Module, state: dict[str, Any], files: list[Path]
     with Tracker(label, len(files)) as progress, torch.no_grad():
         for s in range(0, len(files), batch_size):
             chunk = files[s : s + batch_size]
-            x = preprocess([read_image(f, mode) for f in chunk], tuple(state["img_size"]), state["mean"], state["std"]).to(device)
+            arrays = [read_image(f, mode) for f in chunk]
+            x = (model.preprocess(arrays) if hasattr(model, "preprocess") else preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"])).to(device)
             out.append(model.embed(x).cpu().numpy().astype(np.float32))
             progress.advance(len(chunk))
     return np.concatenate(out) if out else np.zeros((0, state["embed_dim"]), np.float32)
@@ -146,7 +160,7 @@ def embed(cfg: EmbedEmbedConfig) -> dict[str, Any]:
     """Embeddings of images: ``.npy`` (N, dim) float32, ``.items.csv`` (path, label = folder name), ``.meta.json``."""
     from vislab.core.io import atomic_path
 
-    model, state, device, model_id = load_embedder(cfg.checkpoint, cfg.device)
+    model, state, device, model_id = load_embedder(cfg.checkpoint, cfg.device, cfg.weights)
     files = expand_inputs(cfg.inputs)
     out = Path(cfg.out) if cfg.out else run_dir_of(state) / "embed" / "embeddings.npy"
     if out.suffix != ".npy":
@@ -180,9 +194,9 @@ def _read_embeddings(path: Path) -> tuple[np.ndarray, list[dict[str, Any]], dict
 
 def index(cfg: EmbedIndexConfig) -> dict[str, Any]:
     """A FAISS index of images (embedded now) or of an embeddings file, saved with its items and model identity."""
-    from vislab.tasks.embed.index import EmbeddingIndex
+    from vislab.tasks.embed.vector_index import EmbeddingIndex
 
-    model, state, device, model_id = load_embedder(cfg.checkpoint, cfg.device)
+    model, state, device, model_id = load_embedder(cfg.checkpoint, cfg.device, cfg.weights)
     if len(cfg.inputs) == 1 and cfg.inputs[0].endswith(".npy"):
         emb, items, meta = _read_embeddings(Path(cfg.inputs[0]))
         if meta.get("model_id") != model_id:
@@ -194,45 +208,58 @@ def index(cfg: EmbedIndexConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_dir_of(state) / "index"
     idx = EmbeddingIndex.build(emb, items, kind=cfg.kind, distance=state["distance"], model_id=model_id)
     idx.save(out)
-    atomic_write_text(out / "model.json", json.dumps({"checkpoint": state["path"], "model_id": model_id}, indent=1))
+    source = {"checkpoint": cfg.checkpoint, "weights": state["path"]} if cfg.checkpoint.startswith("clip:") else {"checkpoint": state["path"]}
+    atomic_write_text(out / "model.json", json.dumps({**source, "model_id": model_id}, indent=1))
     return {"out": str(out), "n": len(idx), "kind": cfg.kind, "dim": idx.dim}
 
 
 def search(cfg: EmbedSearchConfig) -> dict[str, Any]:
     """The ``k`` nearest items of each query: ``search.json`` and ``neighbours.png`` (query, neighbours, distances)."""
-    from vislab.tasks.embed.index import EmbeddingIndex
+    from vislab.tasks.embed.vector_index import EmbeddingIndex
     from vislab.tasks.embed.report import neighbour_grid
 
     folder = Path(cfg.index)
     idx = EmbeddingIndex.load(folder, mmap=cfg.mmap)
     if cfg.k < 1:
         raise ConfigError(f"-k: expected >= 1, got {cfg.k}")
-    ckpt = cfg.checkpoint
+    ckpt, weights = cfg.checkpoint, cfg.weights
     if not ckpt:
         mj = folder / "model.json"
         if not mj.is_file():
             raise ConfigError(f"search: expected --checkpoint (the index '{folder}' does not name its model), got none")
-        ckpt = json.loads(mj.read_text())["checkpoint"]
+        source = json.loads(mj.read_text())
+        ckpt, weights = source["checkpoint"], weights or source.get("weights", "")
     try:
-        model, state, device, model_id = load_embedder(ckpt, cfg.device)
+        model, state, device, model_id = load_embedder(ckpt, cfg.device, weights)
     except CheckpointError as e:
         raise CheckpointError(f"{e} (the model of index '{folder}'; pass --checkpoint)") from None
     idx.check_query(int(state["embed_dim"]), model_id)
-    files = expand_inputs(cfg.queries)
-    q = embed_files(model, state, files, device, label="embed queries")
+    if cfg.text:
+        if not hasattr(model, "embed_text"):
+            raise ConfigError(f"--text: expected an index built with a CLIP model (clip:ARCH), got one of {model_id}")
+        texts = list(cfg.queries)
+        q = model.embed_text(texts).cpu().numpy().astype(np.float32)
+        files = [Path(t) for t in texts]  # shown as the query's caption
+    else:
+        files = expand_inputs(cfg.queries)
+        q = embed_files(model, state, files, device, label="embed queries")
     dist, ids = idx.search(q, cfg.k)
     out = Path(cfg.out) if cfg.out else folder / "search"
     out.mkdir(parents=True, exist_ok=True)
     results, rows = [], []
     mode = "L" if state["channels"] == 1 else "RGB"
+    labels = {str(it.get("label")) for it in idx.items_of(idx.ids)}
     for f, d_row, i_row in zip(files, dist, ids, strict=True):
-        neigh = [{"rank": r + 1, "distance": float(d), **it} for r, (d, it) in enumerate(zip(d_row, idx.items_of(i_row), strict=True))]
+        found = [(d, it) for d, it in zip(d_row, idx.items_of(i_row), strict=True) if it is not None]  # -1: fewer than k found (IVF)
+        neigh = [{"rank": r + 1, "distance": float(d), **it} for r, (d, it) in enumerate(found)]
         results.append({"query": str(f), "neighbours": neigh})
+        if cfg.text:
+            results[-1]["query"] = str(f)
         if len(rows) < 16:
-            qlab = f.parent.name
-            known = any(n.get("label") == qlab for n in neigh) or qlab in {str(it.get("label")) for it in idx.items_of(i_row)}
+            qlab = f.parent.name if not cfg.text else None
+            known = qlab is not None and qlab in labels  # a query from a folder named like an identity of the index
             cells = [(_thumb(n["path"], mode), f"{n['distance']:.3f} {n.get('label', '')}", (n.get("label") == qlab) if known else None) for n in neigh]
-            rows.append((_thumb(str(f), mode), f"query {f.name[:14]}", cells))
+            rows.append((np.full((8, 8, 3), 255, np.uint8) if cfg.text else _thumb(str(f), mode), f"query {str(f)[:24] if cfg.text else f.name[:14]}", cells))
     atomic_write_text(out / "search.json", json.dumps(results, indent=1))
     png = neighbour_grid(rows, out / "neighbours.png")
     return {"out": str(out), "results": results, "png": str(png)}

@@ -1,4 +1,4 @@
-"""vislab.tasks.embed.index: FAISS indexes of embeddings (build, search, add, remove, save, load, mmap, checks).
+"""vislab.tasks.embed.vector_index: FAISS indexes of embeddings (build, search, add, remove, save, load, mmap, checks).
 
 Recall bars: 3000 clustered 32-d vectors (50 Gaussian clusters), 200 queries from the same mixture, default
 parameters, seed 0. Measured over data seeds 0-3 (2026-12, faiss 1.15.1): cosine flat 1.000, ivf 0.986-0.994,
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vislab.core.errors import ConfigError, DataError
-from vislab.tasks.embed.index import KINDS, EmbeddingIndex, exact_neighbours, recall_at
+from vislab.tasks.embed.vector_index import KINDS, EmbeddingIndex, exact_neighbours, recall_at
 
 N, DIM, K = 3000, 32, 10
 RECALL_BARS = {"flat": 1.0, "ivf": 0.95, "ivfpq": 0.65, "hnsw": 0.97, "lsh": 0.33}
