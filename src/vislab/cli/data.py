@@ -13,10 +13,10 @@ import click
 
 @click.group(name="data")
 def group() -> None:
-    """Datasets: preview augmented samples, convert and validate annotation formats."""
+    """Datasets: preview augmented samples, convert and validate annotation formats, write generated ones."""
 
 
-for _mod in ("vislab.cli.data_preview", "vislab.cli.data_convert"):
+for _mod in ("vislab.cli.data_preview", "vislab.cli.data_convert", "vislab.cli.data_identities"):
     try:
         importlib.import_module(_mod)
     except ModuleNotFoundError as e:  # only the module itself may be absent, not its dependencies

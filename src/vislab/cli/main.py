@@ -21,7 +21,7 @@ import vislab
 GROUPS: list[tuple[str, str, str]] = [
     ("vislab.cli.image", "image", "classical image processing: apply | ops | kernels | compare | flow | superpixels | proposals"),
     ("vislab.cli.models", "models", "the model zoo: list | show"),
-    ("vislab.cli.data", "data", "datasets: preview | convert | validate | generate-detection"),
+    ("vislab.cli.data", "data", "datasets: preview | convert | validate | generate-detection | generate-identities"),
     ("vislab.cli.tune", "tune", "hyper-parameter search with Optuna, for any task"),
     ("vislab.cli.compare", "compare", "compare runs: one table and overlaid learning curves"),
 ]

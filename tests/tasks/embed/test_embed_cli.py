@@ -202,3 +202,15 @@ def test_text_to_image_search_with_a_local_clip_model(tmp_path, cli):
     assert got["query"] == "a photo of a red shape" and [n["path"] for n in got["neighbours"]] == [str(files[i]) for i in order]
     code, out, err = cli("embed", "search", str(tmp_path / "idx"), "x", "--text", "--checkpoint", "runs/none")
     assert code == 2
+
+
+def test_lfw_layout_written_by_vislab_is_evaluated_with_its_pairs(trained, cli, tmp_path):
+    _, run = trained
+    code, out, err = cli("data", "generate-identities", str(tmp_path / "lfw_like"), "--layout", "lfw", "--identities", "8", "--per", "4",
+                         "--pairs", "3", "--seed", "4")
+    assert code == 0 and "10 folds x 6 pairs" in out, err
+    assert (tmp_path / "lfw_like" / "lfw" / "Person_000" / "Person_000_0004.jpg").is_file()
+    code, out, err = cli("embed", "eval", str(run), "--data", str(tmp_path / "lfw_like"))
+    assert code == 0 and "pairs " in out and "60 pairs, 10-fold" in out, (out, err)
+    m = json.loads((run / "eval-lfw_like-test" / "metrics.json").read_text())  # beside the run's own eval, not over it
+    assert m["pairs"]["folds"] == 10 and 0 <= m["pairs"]["verif_acc"] <= 1

@@ -53,7 +53,7 @@ def _show_eval(cfg: EmbedEvalConfig, r: dict[str, Any]) -> list[str]:
         p = r["pairs"]
         lines.append(f"pairs {p['file']}: {p['n']} pairs, {p['folds']}-fold  accuracy {p['verif_acc']:.4f} +- {p['verif_acc_std']:.4f}  "
                      f"AUC {p['roc_auc']:.4f}  EER {p['eer']:.4f}  TAR@FAR={p['far']:g} {p['tar_at_far']:.4f}")
-    return [*lines, f"written: {r['out']}/metrics.json, roc.png, distances.png"]
+    return [*lines, f"written: {r['out']}/metrics.json, roc.png, distances.png" + (", pairs_roc.png, pairs_distances.png" if "pairs" in r else "")]
 
 
 def _show_embed(cfg: EmbedEmbedConfig, r: dict[str, Any]) -> list[str]:
@@ -67,7 +67,8 @@ def _show_index(cfg: EmbedIndexConfig, r: dict[str, Any]) -> list[str]:
 def _show_search(cfg: EmbedSearchConfig, r: dict[str, Any]) -> list[str]:
     lines = []
     for res in r["results"][:5]:
-        lines.append(f"{res['query']}: " + ", ".join(f"{Path(n['path']).name} ({n['distance']:.3f})" for n in res["neighbours"][:5]))
+        lines.append(f"{res['query']}: " + ", ".join(f"{Path(n['path']).parent.name}/{Path(n['path']).name} ({n['distance']:.3f})"
+                                                     for n in res["neighbours"][:5]))
     if len(r["results"]) > 5:
         lines.append(f"... {len(r['results']) - 5} more queries")
     return [*lines, f"written: {r['out']}/search.json, {r['png']}"]

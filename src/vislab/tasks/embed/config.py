@@ -56,7 +56,7 @@ class EmbedEvalConfig:
     pairs: str = opt("", "verification pairs (LFW pairs.txt or CSV path_a,path_b,same) evaluated with the 10-fold protocol (default: pairs drawn from the split; an LFW folder's pairs.txt)")
     batch_size: int = opt(256, "batch size")
     device: str = opt("auto", "device", choices=DEVICES)
-    out: str = opt("", "folder for metrics.json, roc.png, distances.png (default: <run>/eval-<split>)")
+    out: str = opt("", "folder for metrics.json, roc.png, distances.png (default: <run>/eval-<split>, with --data <run>/eval-<data>-<split>)")
 
 
 @dataclass

@@ -118,7 +118,8 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
     with Tracker(f"eval {cfg.split}", len(src)) as progress:
         metrics = run_eval(EmbedTask(distance), model, stream, progress=progress)
     scalars = metrics.compute()
-    out = Path(cfg.out) if cfg.out else run_dir_of(state) / f"eval-{cfg.split}"
+    name = f"eval-{Path(cfg.data).name}-{cfg.split}" if cfg.data else f"eval-{cfg.split}"  # another dataset: beside, not over, the run's
+    out = Path(cfg.out) if cfg.out else run_dir_of(state) / name
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"split": cfg.split, "n": len(src), "identities": len(src.classes), "distance": distance, **scalars}
     i, j, same = sample_pairs(metrics.labels, 4000, seed=1)
@@ -446,6 +447,6 @@ def explain(cfg: EmbedExplainConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_dir_of(state) / "explain" / f"{a.stem}_vs_{b.stem}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     both = np.concatenate([shown[0], shown[1]], 1)
-    png = plot_maps(both, {f"{method}: A's regions close to B | B's regions close to A": np.concatenate([maps[0], maps[1]], 1)}, out,
+    png = plot_maps(both, {f"{method}: A | B (what is close to the other)": np.concatenate([maps[0], maps[1]], 1)}, out,
                     f"{a.name} vs {b.name}: {state['distance']} distance {d:.3f}")
     return {"out": str(png), "distance": d}
