@@ -87,3 +87,13 @@ def test_a_datasets_own_splits_are_pooled_before_identities_are_split(tmp_path):
                 Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / split / c / f"{k}.png")
     s = load_embed_data(EmbedDataConfig(data=str(tmp_path), val_split=0, test_split=0.5))
     assert len(s.train) + len(s.test) == 20 and len(s.train.classes) == 2 and len(s.test.classes) == 2
+
+
+def test_a_batch_larger_than_the_identities_allow_is_reduced_with_a_warning():
+    s = load_embed_data(EmbedDataConfig(data="identities", synth_classes=20, synth_count=200))  # 13 training identities
+    kw = dict(train=True, device=torch.device("cpu"), mean=(0.5,) * 3, std=(0.5,) * 3, m_per_class=4)
+    with pytest.warns(UserWarning, match="--batch-size 64 is more than the 13 training identities x --m-per-class 4 allow; using 52"):
+        stream = EmbedStream(s.train, 64, **kw)
+    assert stream.batch_size == 52 and all(len(b) == 52 for b in stream.epoch(0))
+    with pytest.raises(ConfigError, match="expected room for 2 identities x --m-per-class 4, got 1 training identities"):
+        EmbedStream(s.train.subset(torch.nonzero(s.train.labels == 0)[:, 0]), 8, **kw)

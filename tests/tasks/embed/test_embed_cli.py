@@ -214,3 +214,20 @@ def test_lfw_layout_written_by_vislab_is_evaluated_with_its_pairs(trained, cli, 
     assert code == 0 and "pairs " in out and "60 pairs, 10-fold" in out, (out, err)
     m = json.loads((run / "eval-lfw_like-test" / "metrics.json").read_text())  # beside the run's own eval, not over it
     assert m["pairs"]["folds"] == 10 and 0 <= m["pairs"]["verif_acc"] <= 1
+
+
+def test_an_index_takes_new_items_and_loses_deleted_ones_without_a_rebuild(trained, cli, tmp_path):
+    tmp, run = trained
+    faces, idx = tmp / "faces", str(tmp_path / "idx")
+    code, out, err = cli("embed", "index", str(run), str(faces / "person000"), "--out", idx)
+    assert code == 0 and "index of 10 items" in out, err
+    code, out, err = cli("embed", "index", str(run), str(faces / "person001"), "--out", idx, "--update", "add")
+    assert code == 0 and "index of 20 items" in out and "added 10" in out, err
+    gone = sorted((faces / "person000").glob("*.png"))[:3]
+    code, out, err = cli("embed", "index", str(run), *map(str, gone), "--out", idx, "--update", "remove")
+    assert code == 0 and "index of 17 items" in out and "removed 3" in out, err
+    code, out, err = cli("embed", "search", idx, str(gone[0]), "-k", "17")
+    paths = {n["path"] for n in json.loads((tmp_path / "idx" / "search" / "search.json").read_text())[0]["neighbours"]}
+    assert code == 0 and len(paths) == 17 and not paths & {str(g) for g in gone}, err
+    code, _, err = cli("embed", "index", str(run), str(tmp_path / "nothing.png"), "--out", idx, "--update", "remove")
+    _one_line(code, err, "expected items with the paths of INPUTS to remove, got none of 1 path(s)")

@@ -247,10 +247,15 @@ class EmbedStream(BatchStream):
             self.batch_size = batch_size
             if batch_size % m_per_class:
                 raise ConfigError(f"--batch-size: expected a multiple of --m-per-class {m_per_class}, got {batch_size}")
-            most = len(torch.unique(source.labels)) * m_per_class
-            if batch_size > min(most, len(source)):
-                raise ConfigError(f"--batch-size: expected at most {min(most, len(source))} ({len(torch.unique(source.labels))} training identities "
-                                  f"x --m-per-class {m_per_class}, {len(source)} images), got {batch_size}")
+            ids = len(torch.unique(source.labels))
+            fits = min(ids * m_per_class, len(source)) // m_per_class * m_per_class  # P distinct identities of m
+            if fits < 2 * m_per_class:
+                raise ConfigError(f"--batch-size: expected room for 2 identities x --m-per-class {m_per_class}, got {ids} training identities "
+                                  f"({len(source)} images)")
+            if batch_size > fits:
+                warnings.warn(f"--batch-size {batch_size} is more than the {ids} training identities x --m-per-class {m_per_class} allow; using {fits}",
+                              stacklevel=2)
+                self.batch_size = fits
 
     def __len__(self) -> int:
         return len(self.src) // self.batch_size if self.train else math.ceil(len(self.src) / self.batch_size)

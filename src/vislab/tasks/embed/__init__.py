@@ -61,7 +61,9 @@ def _show_embed(cfg: EmbedEmbedConfig, r: dict[str, Any]) -> list[str]:
 
 
 def _show_index(cfg: EmbedIndexConfig, r: dict[str, Any]) -> list[str]:
-    return [f"{r['kind']} index of {r['n']} items ({r['dim']}-d); written: {r['out']}"]
+    change = f"added {r['added']}, " if "added" in r else f"removed {r['removed']}, " if "removed" in r else ""
+    return [f"{r['kind']} index of {r['n']} items ({r['dim']}-d; {change}no rebuild); written: {r['out']}" if change else
+            f"{r['kind']} index of {r['n']} items ({r['dim']}-d); written: {r['out']}"]
 
 
 def _show_search(cfg: EmbedSearchConfig, r: dict[str, Any]) -> list[str]:

@@ -80,6 +80,7 @@ class EmbedIndexConfig:
     weights: str = opt("", "with CHECKPOINT clip:ARCH (an open_clip architecture, e.g. clip:ViT-B-32): its local weights file (nothing is downloaded)")
     kind: str = opt("flat", "index: flat (exact), ivf, ivfpq (compressed), hnsw (graph), lsh (binary hashing)", choices=("flat", "ivf", "ivfpq", "hnsw", "lsh"))
     out: str = opt("", "index folder (default: <run>/index)")
+    update: str = opt("new", "new: build the index (replacing one at --out); add: add INPUTS to the index at --out; remove: take INPUTS (their paths) out of it -- no rebuild (remove: not hnsw)", choices=("new", "add", "remove"))
     batch_size: int = opt(128, "batch size")
     device: str = opt("auto", "device", choices=DEVICES)
 

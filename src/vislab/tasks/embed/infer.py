@@ -198,6 +198,17 @@ def index(cfg: EmbedIndexConfig) -> dict[str, Any]:
     from vislab.tasks.embed.vector_index import EmbeddingIndex
 
     model, state, device, model_id = load_embedder(cfg.checkpoint, cfg.device, cfg.weights)
+    out = Path(cfg.out) if cfg.out else run_dir_of(state) / "index"
+    if cfg.update == "remove":
+        idx = EmbeddingIndex.load(out)
+        idx.check_query(int(state["embed_dim"]), model_id)
+        gone = _paths_of(cfg.inputs)
+        ids = [int(i) for i, it in zip(idx.ids, idx.items_of(idx.ids), strict=True) if it and os.path.abspath(it.get("path", "")) in gone]
+        if not ids:
+            raise DataError(f"index {out}: expected items with the paths of INPUTS to remove, got none of {len(gone)} path(s)")
+        idx.remove(ids)
+        idx.save(out)
+        return {"out": str(out), "n": len(idx), "kind": idx.kind, "dim": idx.dim, "removed": len(ids)}
     if len(cfg.inputs) == 1 and cfg.inputs[0].endswith(".npy"):
         emb, items, meta = _read_embeddings(Path(cfg.inputs[0]))
         if meta.get("model_id") != model_id:
@@ -206,12 +217,29 @@ def index(cfg: EmbedIndexConfig) -> dict[str, Any]:
         files = expand_inputs(cfg.inputs)
         emb = embed_files(model, state, files, device, cfg.batch_size)
         items = [{"path": str(f), "label": lab} for f, lab in zip(files, folder_labels(files), strict=True)]
-    out = Path(cfg.out) if cfg.out else run_dir_of(state) / "index"
+    if cfg.update == "add":
+        idx = EmbeddingIndex.load(out)
+        idx.check_query(int(emb.shape[1]), model_id)
+        idx.add(emb, items)
+        idx.save(out)
+        return {"out": str(out), "n": len(idx), "kind": idx.kind, "dim": idx.dim, "added": len(items)}
     idx = EmbeddingIndex.build(emb, items, kind=cfg.kind, distance=state["distance"], model_id=model_id)
     idx.save(out)
     source = {"checkpoint": cfg.checkpoint, "weights": state["path"]} if cfg.checkpoint.startswith("clip:") else {"checkpoint": state["path"]}
     atomic_write_text(out / "model.json", json.dumps({**source, "model_id": model_id}, indent=1))
     return {"out": str(out), "n": len(idx), "kind": cfg.kind, "dim": idx.dim}
+
+
+def _paths_of(inputs: list[str]) -> set[str]:
+    """Absolute paths of INPUTS: folders and globs expanded to their images, other names taken as they are (files
+    already deleted can be taken out of an index)."""
+    out: set[str] = set()
+    for p in inputs:
+        if Path(p).is_dir() or any(c in p for c in "*?["):
+            out |= {os.path.abspath(f) for f in expand_inputs([p])}
+        else:
+            out.add(os.path.abspath(p))
+    return out
 
 
 def search(cfg: EmbedSearchConfig) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from vislab.core import config as C
 from vislab.core.dist import active, gather_global
-from vislab.core.errors import ConfigError
+from vislab.core.errors import ConfigError, DataError
 from vislab.data.classify.stream import Batch
 from vislab.data.embed import EmbedSplits, EmbedStream, load_embed_data
 from vislab.engine.launch import WorkerContext
@@ -155,7 +155,10 @@ class EmbedJob(TrainJob):
         if self.val is not None:  # the verification threshold `verify` uses: the best one on the validation pairs
             self.val_metrics = run_eval(self.hooks, self.best, self.val, self.ctx.precision)
             m = self.val_metrics
-            i, j, same = sample_pairs(m.labels, 4000, seed=1)
+            try:
+                i, j, same = sample_pairs(m.labels, 4000, seed=1)
+            except DataError:  # no validation identity with two images: no matched pair to choose a threshold on
+                i = []
             if len(i):
                 thr, acc = best_threshold(pair_distance(m.embeddings[i], m.embeddings[j], self.cfg.model.distance).numpy(), same)
                 out.update(threshold=float(thr), threshold_val_acc=float(acc))
