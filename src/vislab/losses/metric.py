@@ -82,9 +82,12 @@ class MetricLoss(nn.Module):
     training accuracy), else None."""
 
     def __init__(self, name: str, dim: int, num_classes: int = 0, margin: float = 0.0, scale: float = 0.0, miner: str = "auto",
-                 center_weight: float = 0.01):
+                 center_weight: float = 0.01, distance: str = "cosine"):
         super().__init__()
-        from pytorch_metric_learning import losses, miners
+        from pytorch_metric_learning import distances, losses, miners
+
+        # the pair losses measure what evaluation will: L2 of normalised embeddings (the cosine ranking) or raw L2
+        lp = distances.LpDistance(normalize_embeddings=distance == "cosine")
 
         if name not in LOSSES:
             raise ConfigError(f"--loss: expected one of {', '.join(LOSSES)}, got '{name}'{did_you_mean(name, LOSSES)}")
@@ -108,9 +111,9 @@ class MetricLoss(nn.Module):
             cls = {"arcface": losses.ArcFaceLoss, "cosface": losses.CosFaceLoss, "sphereface": losses.SphereFaceLoss}[name]
             self.pml = cls(num_classes=num_classes, embedding_size=dim, **kw)
         elif name == "contrastive":
-            self.pml = losses.ContrastiveLoss(pos_margin=0.0, neg_margin=margin or 1.0)
+            self.pml = losses.ContrastiveLoss(pos_margin=0.0, neg_margin=margin or 1.0, distance=lp)
         elif name == "triplet":
-            self.pml = losses.TripletMarginLoss(margin=margin or 0.2)
+            self.pml = losses.TripletMarginLoss(margin=margin or 0.2, distance=lp)
         elif name == "npair":
             self.pml = losses.NPairsLoss()
         elif name == "ntxent":
@@ -124,7 +127,7 @@ class MetricLoss(nn.Module):
         if chosen == "multisimilarity":
             self.miner = miners.MultiSimilarityMiner(epsilon=0.1)
         elif chosen in ("all", "hard", "semihard", "easy"):
-            self.miner = miners.TripletMarginMiner(margin=margin or 0.2, type_of_triplets=chosen)
+            self.miner = miners.TripletMarginMiner(margin=margin or 0.2, type_of_triplets=chosen, distance=lp)
         else:
             self.miner = None
 
@@ -149,6 +152,7 @@ class MetricLoss(nn.Module):
 
 
 def build_metric_loss(name: str, dim: int, num_classes: int = 0, margin: float = 0.0, scale: float = 0.0, miner: str = "auto",
-                      center_weight: float = 0.01) -> MetricLoss:
-    """The :class:`MetricLoss` of ``--loss name`` (``margin`` / ``scale`` 0: the loss's own default)."""
-    return MetricLoss(name, dim, num_classes, margin, scale, miner, center_weight)
+                      center_weight: float = 0.01, distance: str = "cosine") -> MetricLoss:
+    """The :class:`MetricLoss` of ``--loss name`` (``margin`` / ``scale`` 0: the loss's own default; ``distance``: what
+    the contrastive and triplet losses and the triplet miners measure, as evaluation will)."""
+    return MetricLoss(name, dim, num_classes, margin, scale, miner, center_weight, distance)

@@ -407,3 +407,14 @@ def test_lsh_distances_estimate_the_cosine_distance():
     assert (ids[:, 0] == np.arange(50)).all() and np.allclose(d[:, 0], 0, atol=1e-6)
     true, _ = exact_neighbours(x, x[:50], 5)
     assert abs(float(d[:, 1:].mean()) - float(true[:, 1:].mean())) < 0.1  # the same scale as the exact distances
+
+
+def test_search_still_works_after_faiss_torch_utils_patched_faiss():
+    """pytorch-metric-learning's inference utils import faiss.contrib.torch_utils, which replaces Index.search with a
+    version that takes no search parameters: the index must keep working in the same process."""
+    import faiss.contrib.torch_utils  # noqa: F401
+
+    x = np.random.default_rng(0).standard_normal((500, 8)).astype("float32")
+    index = EmbeddingIndex.build(x, [{"i": i} for i in range(500)], kind="ivf", nlist=8)
+    d, ids = index.search(x[:3], 4, nprobe=8)
+    assert ids[:, 0].tolist() == [0, 1, 2] and np.allclose(d[:, 0], 0, atol=1e-5)

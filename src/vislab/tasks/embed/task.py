@@ -79,7 +79,7 @@ def build_model(mcfg: EmbedModelConfig, num_classes: int, in_chans: int, size: t
     entry = MODELS.get(mcfg.model)  # an unknown name: ModelError with a suggestion
     if entry.task != "classify" and not mcfg.model.startswith("timm:"):
         raise ConfigError(f"--model: expected a classifier backbone (`vislab models list --task classify`), got '{mcfg.model}' (task {entry.task!r})")
-    loss_args = {"margin": mcfg.margin, "scale": mcfg.scale, "miner": mcfg.miner, "center_weight": mcfg.center_weight}
+    loss_args = {"margin": mcfg.margin, "scale": mcfg.scale, "miner": mcfg.miner, "center_weight": mcfg.center_weight, "distance": mcfg.distance}
     args = {"backbone": mcfg.model, "backbone_args": backbone_args, "dim": mcfg.embed_dim, "bn": mcfg.bn, "dropout": mcfg.embed_dropout,
             "loss": mcfg.loss, "loss_args": loss_args, "num_classes": num_classes, "distance": mcfg.distance}
     model = MODELS.build("embedder", **args)

@@ -488,7 +488,10 @@ class EmbeddingIndex:
         _check_finite(q, "queries")
         k = _check_k(k, len(self))
         q = _normalised(q, self._distance, owned=not (isinstance(queries, np.ndarray) and np.may_share_memory(q, queries)))
-        raw, ids = self._index.search(q, k, params=self._call_params(nprobe, ef_search))
+        # faiss.contrib.torch_utils (imported by pytorch-metric-learning's inference utils) replaces ``search`` with a
+        # version without ``params`` and keeps FAISS's own as ``search_numpy``: call that one when it is there
+        search = getattr(self._index, "search_numpy", None) or self._index.search
+        raw, ids = search(q, k, params=self._call_params(nprobe, ef_search))
         return _to_distances(raw, ids, self._distance, self._lsh_bits), ids
 
     def _call_params(self, nprobe: int | None, ef_search: int | None) -> Any:
