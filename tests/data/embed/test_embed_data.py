@@ -97,3 +97,10 @@ def test_a_batch_larger_than_the_identities_allow_is_reduced_with_a_warning():
     assert stream.batch_size == 52 and all(len(b) == 52 for b in stream.epoch(0))
     with pytest.raises(ConfigError, match="expected room for 2 identities x --m-per-class 4, got 1 training identities"):
         EmbedStream(s.train.subset(torch.nonzero(s.train.labels == 0)[:, 0]), 8, **kw)
+
+
+def test_lfws_dev_pairs_files_with_a_one_number_header(tmp_path):
+    root = _lfw(tmp_path, {"Ann_A": 2, "Bob_B": 1})
+    (root / "pairsDevTrain.txt").write_text("1\nAnn_A\t1\t2\nAnn_A\t1\tBob_B\t1\n")
+    a, b, same, folds = read_pairs(root / "pairsDevTrain.txt", root / "lfw")
+    assert same.tolist() == [True, False] and folds == 2  # 10 folds asked, as many as there are pairs

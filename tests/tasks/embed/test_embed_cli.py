@@ -231,3 +231,30 @@ def test_an_index_takes_new_items_and_loses_deleted_ones_without_a_rebuild(train
     assert code == 0 and len(paths) == 17 and not paths & {str(g) for g in gone}, err
     code, _, err = cli("embed", "index", str(run), str(tmp_path / "nothing.png"), "--out", idx, "--update", "remove")
     _one_line(code, err, "expected items with the paths of INPUTS to remove, got none of 1 path(s)")
+
+
+def test_refused_combinations_and_a_timm_backbone(tmp_path, cli):
+    code, _, err = cli("embed", "train", "--augment", "standard,mixup", "--out", str(tmp_path))
+    _one_line(code, err, "--augment: expected operations that keep one identity per image (no mixup / cutmix), got 'standard,mixup'")
+    code, _, err = cli("embed", "train", "--distance", "euclidean", "--out", str(tmp_path))
+    _one_line(code, err, "--distance euclidean: expected a loss that shapes raw distances", "got --loss arcface")
+    import torch
+
+    from vislab.tasks.embed import EmbedModelConfig, build_model
+
+    model, args = build_model(EmbedModelConfig(model="timm:resnet10t", embed_dim=16), num_classes=4, in_chans=3, size=(32, 32))
+    assert model.embed(torch.zeros(2, 3, 32, 32)).shape == (2, 16) and args["backbone"] == "timm:resnet10t"
+
+
+def test_cluster_links_never_touch_the_originals(trained, cli, tmp_path):
+    tmp, run = trained
+    for part in ("a", "b"):  # two folders with files of the same names: person000/0000.png ...
+        for src in sorted((tmp / "faces" / "person000").glob("*.png"))[:3] + sorted((tmp / "faces" / "person001").glob("*.png"))[:3]:
+            dst = tmp_path / part / src.parent.name / src.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.png")}
+    code, out, err = cli("embed", "cluster", str(run), str(tmp_path / "a"), str(tmp_path / "b"), "--clusters", "2", "--out", str(tmp_path / "cl"))
+    assert code == 0, err
+    assert len(list((tmp_path / "cl" / "clusters").rglob("*.png"))) == 12
+    assert all(p.read_bytes() == b for p, b in before.items())

@@ -300,8 +300,8 @@ def read_pairs(path: Path, root: Path | None) -> tuple[list[str], list[str], np.
         if root is None:
             raise DataError(f"pairs '{path}': expected --data to be the LFW image folder its names refer to, got none")
         head = lines[0].split() if lines else []
-        has_head = len(head) == 2 and all(h.isdigit() for h in head)  # "10 300": folds, pairs per half-fold
-        folds = int(head[0]) if has_head else 10
+        has_head = len(head) in (1, 2) and all(h.isdigit() for h in head)  # "10 300": folds, pairs per half-fold; "1100" (pairsDevTrain)
+        folds = int(head[0]) if has_head and len(head) == 2 else 10
         for no, line in enumerate(lines[1:] if has_head else lines, 2 if has_head else 1):
             f = line.split()
             if not f:

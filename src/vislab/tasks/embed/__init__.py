@@ -41,10 +41,11 @@ def _nums(d: dict[str, Any], prefix: str = "") -> str:
 
 
 def _summary(s: dict[str, Any]) -> str:
-    which = "test" if "test_p_at_1" in s else "val"
-    nums = _nums(s, "test_") if which == "test" else f"best val_p_at_1 {s.get('best_value', 0):.4f}"
+    which = "test" if "test_p_at_1" in s else "val" if str(s.get("best_metric", "")).startswith("val_") else "train"
+    nums = _nums(s, "test_") if which == "test" else f"best {s.get('best_metric', '')} {s.get('best_value') or 0:.4f}"
     thr = f"  (verification threshold {s['threshold']:.4f})" if "threshold" in s else ""
-    return f"done: {which} (identities unseen in training) {nums}{thr} in {s.get('total_seconds', 0):.1f}s"
+    seen = " (identities unseen in training)" if which != "train" and s.get("split_by", "identity") == "identity" else ""
+    return f"done: {which}{seen} {nums}{thr} in {s.get('total_seconds', 0):.1f}s"
 
 
 def _show_eval(cfg: EmbedEvalConfig, r: dict[str, Any]) -> list[str]:

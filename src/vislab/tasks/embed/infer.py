@@ -107,12 +107,14 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
 
     model, state, device, _ = load_embedder(cfg.checkpoint, cfg.device)
     dcfg = C.from_dict(EmbedDataConfig, state["config"]["data"])
-    if cfg.data:
-        dcfg = dataclasses.replace(dcfg, data=cfg.data, format="auto", pairs="")
+    if cfg.data:  # another dataset, read at the checkpoint's size
+        dcfg = dataclasses.replace(dcfg, data=cfg.data, format="auto", pairs="", img_size=state["img_size"][0], min_images=0)
     if cfg.pairs:
         dcfg = dataclasses.replace(dcfg, pairs=cfg.pairs)
     splits = load_embed_data(dcfg, training=False)
     src = splits.get(cfg.split)
+    if src.channels != state["channels"]:
+        raise DataError(f"dataset {src.name}: expected {state['channels']}-channel images like the checkpoint, got {src.channels}")
     distance = state["distance"]
     stream = EmbedStream(src, cfg.batch_size, train=False, device=device, mean=state["mean"], std=state["std"])
     with Tracker(f"eval {cfg.split}", len(src)) as progress:
@@ -122,7 +124,10 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_dir_of(state) / name
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"split": cfg.split, "n": len(src), "identities": len(src.classes), "distance": distance, **scalars}
-    i, j, same = sample_pairs(metrics.labels, 4000, seed=1)
+    try:
+        i, j, same = sample_pairs(metrics.labels, 4000, seed=1)
+    except DataError:  # no identity of the split has two images: retrieval numbers only (and the pairs file's)
+        i = []
     if len(i):
         d = pair_distance(metrics.embeddings[i], metrics.embeddings[j], distance).numpy()
         roc = roc_metrics(d, same)
@@ -149,7 +154,7 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
 # embed / index / search
 # --------------------------------------------------------------------------------------------
 def _items_csv(path: Path, files: list[Path]) -> None:
-    lines = ["path,label"] + [f"{_cell(str(f))},{_cell(lab)}" for f, lab in zip(files, folder_labels(files), strict=True)]
+    lines = ["path,label"] + [f"{_cell(os.path.abspath(f))},{_cell(lab)}" for f, lab in zip(files, folder_labels(files), strict=True)]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -216,16 +221,19 @@ def index(cfg: EmbedIndexConfig) -> dict[str, Any]:
     else:
         files = expand_inputs(cfg.inputs)
         emb = embed_files(model, state, files, device, cfg.batch_size)
-        items = [{"path": str(f), "label": lab} for f, lab in zip(files, folder_labels(files), strict=True)]
+        items = [{"path": os.path.abspath(f), "label": lab} for f, lab in zip(files, folder_labels(files), strict=True)]
     if cfg.update == "add":
         idx = EmbeddingIndex.load(out)
         idx.check_query(int(emb.shape[1]), model_id)
         idx.add(emb, items)
         idx.save(out)
         return {"out": str(out), "n": len(idx), "kind": idx.kind, "dim": idx.dim, "added": len(items)}
-    idx = EmbeddingIndex.build(emb, items, kind=cfg.kind, distance=state["distance"], model_id=model_id)
+    tuning = {"nlist": cfg.nlist or None, "m": cfg.pq_m or None, "hnsw_m": cfg.hnsw_m, "lsh_bits": cfg.lsh_bits or None,
+              "nprobe": cfg.nprobe or None, "ef_search": cfg.ef_search or None}
+    idx = EmbeddingIndex.build(emb, items, kind=cfg.kind, distance=state["distance"], model_id=model_id, **tuning)
     idx.save(out)
-    source = {"checkpoint": cfg.checkpoint, "weights": state["path"]} if cfg.checkpoint.startswith("clip:") else {"checkpoint": state["path"]}
+    source = ({"checkpoint": cfg.checkpoint, "weights": os.path.abspath(state["path"])} if cfg.checkpoint.startswith("clip:")
+              else {"checkpoint": os.path.abspath(state["path"])})
     atomic_write_text(out / "model.json", json.dumps({**source, "model_id": model_id}, indent=1))
     return {"out": str(out), "n": len(idx), "kind": cfg.kind, "dim": idx.dim}
 
@@ -272,7 +280,7 @@ def search(cfg: EmbedSearchConfig) -> dict[str, Any]:
     else:
         files = expand_inputs(cfg.queries)
         q = embed_files(model, state, files, device, label="embed queries")
-    dist, ids = idx.search(q, cfg.k)
+    dist, ids = idx.search(q, cfg.k, nprobe=cfg.nprobe or None, ef_search=cfg.ef_search or None)
     out = Path(cfg.out) if cfg.out else folder / "search"
     out.mkdir(parents=True, exist_ok=True)
     results, rows = [], []
@@ -366,14 +374,14 @@ def cluster(cfg: EmbedClusterConfig) -> dict[str, Any]:
     if (out / "clusters").exists():
         shutil.rmtree(out / "clusters")  # an earlier clustering's folders would mix with this one's
     out.mkdir(parents=True, exist_ok=True)
-    for f, c in zip(files, labels, strict=True):
+    for k, (f, c) in enumerate(zip(files, labels, strict=True)):
         d = out / "clusters" / ("noise" if c < 0 else f"{c:03d}")
         d.mkdir(parents=True, exist_ok=True)
-        link = d / f"{f.parent.name}_{f.name}"
+        link = d / f"{k:05d}_{f.parent.name}_{f.name}"  # unique: two folders may hold files of one name
         try:
             os.symlink(f.resolve(), link)
-        except OSError:
-            shutil.copy2(f, link)
+        except OSError:  # no symlinks here (some file systems): a copy
+            shutil.copyfile(f, link)
     atomic_write_text(out / "clusters.csv", "path,cluster,label\n" + "".join(f"{_cell(str(f))},{c},{_cell(n)}\n" for f, c, n in zip(files, labels, names, strict=True)))
     xy = project_2d(emb, cfg.map)
     n_clusters = len(set(labels.tolist()) - {-1})

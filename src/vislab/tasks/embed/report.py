@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vislab.core.errors import DataError
 from vislab.report import html as H
 from vislab.report.plots import _plt, _save, plot_curves
 
@@ -115,7 +116,10 @@ def write_training_report(run_dir: Path, result: Any, final: dict[str, Any], met
     if metrics is not None and src is not None and len(metrics.labels) > 2:
         emb, labels = metrics.embeddings, metrics.labels
         which = "test" if "test_p_at_1" in final else "val"
-        i, j, same = sample_pairs(labels, 4000, seed=1)
+        try:
+            i, j, same = sample_pairs(labels, 4000, seed=1)
+        except DataError:  # no identity with two images: no matched pair
+            i = []
         if len(i):
             d = pair_distance(emb[i], emb[j], distance).numpy()
             roc = roc_metrics(d, same)

@@ -31,6 +31,7 @@ from vislab.tasks.embed.config import EmbedConfig, EmbedModelConfig
 from vislab.tasks.shared.model import check_input_size, resolve_stem
 
 TASK = "embed"
+EUCLIDEAN_LOSSES = ("softmax", "center", "contrastive", "triplet")  # the others compare directions (cosine)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -76,9 +77,8 @@ def build_model(mcfg: EmbedModelConfig, num_classes: int, in_chans: int, size: t
         backbone_args["stem"] = resolve_stem(mcfg.stem, size)
     if mcfg.width:
         backbone_args["width"] = mcfg.width
-    entry = MODELS.get(mcfg.model)  # an unknown name: ModelError with a suggestion
-    if entry.task != "classify" and not mcfg.model.startswith("timm:"):
-        raise ConfigError(f"--model: expected a classifier backbone (`vislab models list --task classify`), got '{mcfg.model}' (task {entry.task!r})")
+    if not mcfg.model.startswith("timm:") and MODELS.get(mcfg.model).task != "classify":  # an unknown name: ModelError with a suggestion
+        raise ConfigError(f"--model: expected a classifier backbone (`vislab models list --task classify`), got '{mcfg.model}' (task {MODELS.get(mcfg.model).task!r})")
     loss_args = {"margin": mcfg.margin, "scale": mcfg.scale, "miner": mcfg.miner, "center_weight": mcfg.center_weight, "distance": mcfg.distance}
     args = {"backbone": mcfg.model, "backbone_args": backbone_args, "dim": mcfg.embed_dim, "bn": mcfg.bn, "dropout": mcfg.embed_dropout,
             "loss": mcfg.loss, "loss_args": loss_args, "num_classes": num_classes, "distance": mcfg.distance}
@@ -94,6 +94,11 @@ def validate(cfg: EmbedConfig) -> None:
                (0 <= m.embed_dropout < 1, "--embed-dropout", "in [0, 1)", m.embed_dropout), (m.center_weight >= 0, "--center-weight", ">= 0", m.center_weight),
                (d.batch_size % d.m_per_class == 0, "--batch-size", f"a multiple of --m-per-class {d.m_per_class}", d.batch_size),
                (d.batch_size // d.m_per_class >= 2, "--batch-size", f">= 2 x --m-per-class {d.m_per_class} (two identities a batch)", d.batch_size)])
+    if any(op in d.augment.replace(" ", "").split(",") for op in ("mixup", "cutmix")):
+        raise ConfigError(f"--augment: expected operations that keep one identity per image (no mixup / cutmix), got '{d.augment}'")
+    if m.distance == "euclidean" and m.loss not in EUCLIDEAN_LOSSES:
+        raise ConfigError(f"--distance euclidean: expected a loss that shapes raw distances ({', '.join(EUCLIDEAN_LOSSES)}), got --loss {m.loss} "
+                          f"(it compares angles: use --distance cosine)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +167,7 @@ class EmbedJob(TrainJob):
             if len(i):
                 thr, acc = best_threshold(pair_distance(m.embeddings[i], m.embeddings[j], self.cfg.model.distance).numpy(), same)
                 out.update(threshold=float(thr), threshold_val_acc=float(acc))
+        out["split_by"] = self.cfg.data.split_by
         return {k: v for k, v in out.items() if not isinstance(v, dict | list)}
 
     def report(self, trainer: Trainer, model: nn.Module, result: FitResult, final: dict[str, Any]) -> None:
