@@ -66,8 +66,8 @@ def _spread(run) -> float:
 
 
 def test_center_loss_shrinks_each_identitys_spread(tmp_path, one_thread):
-    """Measured (same data, 8 epochs): spread 0.258 with softmax alone, 0.097 with softmax + center loss (weight 1)."""
-    soft = embed.train(_cfg(tmp_path, loss="softmax", name="softmax"))
-    center = embed.train(_cfg(tmp_path, loss="center", center_weight=1.0, name="center"))
+    """Measured (same data, 5 epochs): spread 0.398 with softmax alone, 0.098 with softmax + center loss (weight 1)."""
+    soft = embed.train(_cfg(tmp_path, loss="softmax", name="softmax", epochs=5))
+    center = embed.train(_cfg(tmp_path, loss="center", center_weight=1.0, name="center", epochs=5))
     a, b = _spread(soft), _spread(center)
-    assert b <= 0.6 * a, (a, b)
+    assert b <= 0.5 * a, (a, b)
