@@ -69,3 +69,16 @@ def test_translate_and_flip():
     y = aug(x, flips, dy, dx)
     assert torch.equal(y[0], x[0].flip(-1))
     assert torch.equal(y[1, :, :, :-1], x[1, :, :, 1:])
+
+
+def test_a_process_with_no_share_of_the_last_eval_batch_gets_an_empty_batch_on_both_paths():
+    """37 images in evaluation batches of 36 over 3 processes: the last batch holds 1 image, so processes 1 and 2 have
+    no share of it -- an empty batch (the DataLoader path used to fail there)."""
+    for lazy in (False, True):
+        shares = [list(BatchStream(_src(lazy=lazy), 36, train=False, device=torch.device("cpu"), mean=(0.5,) * 3, std=(0.25,) * 3,
+                                   rank=r, world=3, fast_path=not lazy).epoch(0)) for r in range(3)]
+        assert [len(s) for s in shares] == [2, 2, 2]
+        assert [len(s[1]) for s in shares] == [1, 0, 0] and all(s[1].n_global == 1 for s in shares)
+        assert shares[1][1].x.shape == (0, 3, 8, 8)
+        idx = torch.sort(torch.cat([b.index for s in shares for b in s])).values
+        assert torch.equal(idx, torch.arange(37))

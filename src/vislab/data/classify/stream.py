@@ -132,13 +132,20 @@ class BatchStream:
                 idx = local.to(self.device)
                 yield self._make(self.images[idx], self.labels[idx], g, len(gb), rank_sel, local)
             return
-        loader = torch.utils.data.DataLoader(
+        shares = [gb[rank_sel].tolist() for gb in batches]
+        loader = iter(torch.utils.data.DataLoader(
             _Decoded(self.src),
-            batch_sampler=[gb[rank_sel].tolist() for gb in batches],
+            batch_sampler=[sh for sh in shares if sh],  # a last eval batch smaller than the world leaves some processes none
             num_workers=self.workers,
             persistent_workers=False,
-        )
-        for k, ((x, y), gb) in enumerate(zip(loader, batches, strict=True)):
+        ))
+        for k, (gb, share) in enumerate(zip(batches, shares, strict=True)):
+            if not share:
+                c, (h, w) = self.src.channels, self.src.size
+                yield Batch(torch.empty((0, c, h, w), device=self.device), torch.empty(0, dtype=torch.long, device=self.device), len(gb),
+                            torch.empty(0, dtype=torch.long))
+                continue
+            x, y = next(loader)
             g = epoch_generator(self.seed, epoch, salt=k + 1) if self.train else None
             yield self._make(x, y.to(self.device), g, len(gb), rank_sel, gb[rank_sel])
 
