@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -132,3 +133,22 @@ def git_revision(cwd: str | os.PathLike | None = None) -> str:
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 24) -> str:
+    """The sha256 hex digest of a file, read ``chunk`` bytes at a time (files larger than memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def csv_cell(s: str) -> str:
+    """``s`` as one CSV field: quoted (inner quotes doubled) when it holds a comma, a quote or a newline.
+
+    Example:
+        >>> csv_cell("a.png"), csv_cell('say "hi", twice')
+        ('a.png', '"say ""hi"", twice"')
+    """
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s

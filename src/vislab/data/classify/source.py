@@ -232,6 +232,14 @@ def has_cats_dogs(d: Path) -> bool:
 BUNDLED = ("digits", "shapes", "identities")
 
 
+def use_fast_path(cfg: DataConfig, src: ImageSource) -> bool:
+    """Whether ``src`` goes through the in-memory fast path: ``--fast-path on``, or auto and it is in memory or its
+    decoded size fits ``--max-memory-mb`` (any data section with ``fast_path`` and ``max_memory_mb``)."""
+    if cfg.fast_path == "off":
+        return False
+    return cfg.fast_path == "on" or src.in_memory or src.nbytes() <= cfg.max_memory_mb * 2**20
+
+
 def load_dataset(cfg: DataConfig) -> Splits:
     """Load the dataset ``cfg`` names, carve val/test splits, apply ``limit``."""
     fmt = cfg.format

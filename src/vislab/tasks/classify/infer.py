@@ -14,7 +14,7 @@ import torch
 
 from vislab.core import config as C
 from vislab.core.errors import DataError
-from vislab.core.io import atomic_write_text, read_image
+from vislab.core.io import atomic_write_text, csv_cell, read_image
 from vislab.data.classify.augment import with_tta
 from vislab.data.classify.source import DataConfig, ImageSource, load_dataset
 from vislab.data.classify.stream import BatchStream
@@ -113,16 +113,12 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
         head = ["path", "label", "prob"] + [f"top{j + 1}_{c}" for j in range(k) for c in ("label", "prob")]
         lines = [",".join(head)]
         for r in rows:
-            cells = [_csv(r["path"]), _csv(r["label"]), f"{r['prob']:.6f}"]
+            cells = [csv_cell(r["path"]), csv_cell(r["label"]), f"{r['prob']:.6f}"]
             for t in r["topk"]:
-                cells += [_csv(t["label"]), f"{t['prob']:.6f}"]
+                cells += [csv_cell(t["label"]), f"{t['prob']:.6f}"]
             lines.append(",".join(cells))
         atomic_write_text(out, "\n".join(lines) + "\n")
     return {"out": str(out), "rows": rows, "skipped": skipped}
-
-
-def _csv(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
 
 
 def _annotate(a: np.ndarray, text: str, path: Path) -> None:

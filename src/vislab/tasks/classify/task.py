@@ -17,7 +17,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.errors import ConfigError, DataError
 from vislab.data.classify.augment import parse_augment
-from vislab.data.classify.source import DataConfig, ImageSource, Splits, load_dataset
+from vislab.data.classify.source import Splits, load_dataset, use_fast_path
 from vislab.data.classify.stream import Batch, BatchStream
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
@@ -93,12 +93,6 @@ def finetune_plan(mcfg: ModelConfig, model: nn.Module, has_weights: bool):
     if strategy in ("scratch", "full") and mcfg.layer_decay == 1 and not mcfg.freeze_bn:
         return None  # every parameter trains at one lr: the plain optimizer groups
     return FinetunePlan(model, strategy, mcfg.layer_decay, mcfg.freeze_bn, mcfg.unfreeze_every)
-
-
-def use_fast_path(cfg: DataConfig, src: ImageSource) -> bool:
-    if cfg.fast_path == "off":
-        return False
-    return cfg.fast_path == "on" or src.in_memory or src.nbytes() <= cfg.max_memory_mb * 2**20
 
 
 def validate(cfg: ClassifyConfig) -> None:

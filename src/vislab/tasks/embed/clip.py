@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vislab.core.errors import CheckpointError, ConfigError, did_you_mean
+from vislab.core.io import file_sha256
 
 PREFIX = "clip:"
 
@@ -121,8 +122,6 @@ def load_clip(arch: str, weights: str, device: torch.device) -> tuple[ClipEmbedd
     emb = ClipEmbedder(model.eval().to(device), open_clip.get_tokenizer(arch), size, pre["mean"], pre["std"])
     with torch.no_grad():
         dim = int(emb.embed_text(["a"]).shape[1])
-    from vislab.tasks.embed.infer import file_sha256
-
     state = {"channels": 3, "img_size": list(size), "mean": list(pre["mean"]), "std": list(pre["std"]), "distance": "cosine", "embed_dim": dim,
              "path": str(path), "model": f"clip:{arch}"}
     return emb, state, f"clip:{arch}:{file_sha256(path)[:16]}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import torch
 
 from vislab.core import config as C
 from vislab.core.errors import CheckpointError, ConfigError, DataError
-from vislab.core.io import atomic_write_text, read_image
+from vislab.core.io import atomic_write_text, csv_cell, file_sha256, read_image
 from vislab.core.progress import Tracker
 from vislab.data.embed import EmbedDataConfig, EmbedStream, load_embed_data, read_pairs
 from vislab.engine.evaluate import run_eval
@@ -45,14 +44,6 @@ from vislab.tasks.shared.model import load_for_inference
 # --------------------------------------------------------------------------------------------
 # Loading and embedding
 # --------------------------------------------------------------------------------------------
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_embedder(checkpoint: str, device: str = "auto", weights: str = "") -> tuple[torch.nn.Module, dict[str, Any], torch.device, str]:
     """``(model, state, device, model_id)`` of an embed checkpoint (fp32, eval mode), or of ``clip:ARCH`` with its
     local ``weights`` (:mod:`vislab.tasks.embed.clip`)."""
@@ -75,6 +66,12 @@ def run_dir_of(state: dict[str, Any]) -> Path:
     if str(state.get("model", "")).startswith("clip:"):
         return Path("runs") / "embed" / state["model"].replace(":", "-").replace("/", "-")
     return Path(state["path"]).parent.parent
+
+
+def run_threshold(state: dict[str, Any]) -> float | None:
+    """The verification threshold ``train`` chose on the validation identities (``run.json``), if any."""
+    run_json = run_dir_of(state) / "run.json"
+    return json.loads(run_json.read_text()).get("summary", {}).get("threshold") if run_json.is_file() else None
 
 
 def embed_files(model: torch.nn.Module, state: dict[str, Any], files: list[Path], device, batch_size: int = 128, label: str = "embed") -> np.ndarray:
@@ -132,8 +129,7 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
         d = pair_distance(metrics.embeddings[i], metrics.embeddings[j], distance).numpy()
         roc = roc_metrics(d, same)
         plot_roc(roc["curve"]["fpr"], roc["curve"]["tpr"], out / "roc.png", f"{cfg.split}: AUC {roc['roc_auc']:.3f}, EER {roc['eer']:.3f}")
-        run_json = run_dir_of(state) / "run.json"
-        thr = json.loads(run_json.read_text()).get("summary", {}).get("threshold") if run_json.is_file() else None
+        thr = run_threshold(state)
         plot_distances(d, same, out / "distances.png", f"{cfg.split} pairs ({distance})", thr if thr is not None else scalars.get("verif_threshold"))
         result.update({k: roc[k] for k in ("tar_at_far", "far")})
     if splits.pairs is not None:
@@ -154,12 +150,8 @@ def evaluate(cfg: EmbedEvalConfig) -> dict[str, Any]:
 # embed / index / search
 # --------------------------------------------------------------------------------------------
 def _items_csv(path: Path, files: list[Path]) -> None:
-    lines = ["path,label"] + [f"{_cell(os.path.abspath(f))},{_cell(lab)}" for f, lab in zip(files, folder_labels(files), strict=True)]
+    lines = ["path,label"] + [f"{csv_cell(os.path.abspath(f))},{csv_cell(lab)}" for f, lab in zip(files, folder_labels(files), strict=True)]
     atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def _cell(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
 
 
 def embed(cfg: EmbedEmbedConfig) -> dict[str, Any]:
@@ -320,10 +312,9 @@ def verify(cfg: EmbedVerifyConfig) -> dict[str, Any]:
     model, state, device, _ = load_embedder(cfg.checkpoint, cfg.device)
     thr = cfg.threshold
     if thr <= 0:
-        run_json = run_dir_of(state) / "run.json"
-        thr = json.loads(run_json.read_text()).get("summary", {}).get("threshold", 0.0) if run_json.is_file() else 0.0
+        thr = run_threshold(state) or 0.0
         if not thr:
-            raise ConfigError(f"--threshold: expected a value, or a run with a validation threshold, got neither ('{run_json}' has none)")
+            raise ConfigError(f"--threshold: expected a value, or a run with a validation threshold, got neither ('{run_dir_of(state) / 'run.json'}' has none)")
     e = torch.from_numpy(embed_files(model, state, [Path(cfg.image_a), Path(cfg.image_b)], device, label="verify"))
     d = float(pair_distance(e[:1], e[1:], state["distance"])[0])
     return {"distance": d, "threshold": float(thr), "same": d <= thr, "metric": state["distance"]}
@@ -382,7 +373,7 @@ def cluster(cfg: EmbedClusterConfig) -> dict[str, Any]:
             os.symlink(f.resolve(), link)
         except OSError:  # no symlinks here (some file systems): a copy
             shutil.copyfile(f, link)
-    atomic_write_text(out / "clusters.csv", "path,cluster,label\n" + "".join(f"{_cell(str(f))},{c},{_cell(n)}\n" for f, c, n in zip(files, labels, names, strict=True)))
+    atomic_write_text(out / "clusters.csv", "path,cluster,label\n" + "".join(f"{csv_cell(str(f))},{c},{csv_cell(n)}\n" for f, c, n in zip(files, labels, names, strict=True)))
     xy = project_2d(emb, cfg.map)
     n_clusters = len(set(labels.tolist()) - {-1})
     png = plot_map(xy, labels, out / "map.png", f"{cfg.method}: {n_clusters} clusters", second=truth, second_title="known labels (folders)" if truth is not None else "")
@@ -443,7 +434,7 @@ def fewshot(cfg: EmbedFewshotConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_dir_of(state) / "fewshot"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "predictions.csv", "path,label,predicted\n" + "".join(
-        f"{_cell(str(f))},{_cell(classes[t])},{_cell(classes[p])}\n" for f, t, p in zip(q_files, q_lab, pred, strict=True)))
+        f"{csv_cell(str(f))},{csv_cell(classes[t])},{csv_cell(classes[p])}\n" for f, t, p in zip(q_files, q_lab, pred, strict=True)))
     result = {"classes": len(classes), "support": len(s_files), "queries": len(q_files), "shots": shots, "all_support_acc": float((pred == q_lab).mean())}
     atomic_write_text(out / "fewshot.json", json.dumps(result, indent=1))
     return {"out": str(out), **result}

@@ -21,6 +21,7 @@ from vislab.core import config as C
 from vislab.core.dist import active, gather_global
 from vislab.core.errors import ConfigError, DataError
 from vislab.data.classify.stream import Batch
+from vislab.data.classify.source import use_fast_path
 from vislab.data.embed import EmbedSplits, EmbedStream, load_embed_data
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
@@ -109,7 +110,7 @@ def setup(cfg: EmbedConfig, ctx: WorkerContext) -> EmbedJob:
     tc, dist, precision = cfg.train, ctx.dist, ctx.precision
     splits = load_embed_data(cfg.data)
     tr = splits.train
-    fast = cfg.data.fast_path == "on" or tr.in_memory or (cfg.data.fast_path == "auto" and tr.nbytes() <= cfg.data.max_memory_mb * 2**20)
+    fast = use_fast_path(cfg.data, tr)
     if fast and not tr.in_memory:
         splits = EmbedSplits(tr.materialize(), splits.val.materialize() if splits.val else None, splits.test.materialize() if splits.test else None,
                              splits.pairs, splits.root)

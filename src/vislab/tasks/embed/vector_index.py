@@ -39,7 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -52,7 +51,7 @@ import faiss
 import numpy as np
 
 from vislab.core.errors import ConfigError, DataError, did_you_mean
-from vislab.core.io import atomic_path, atomic_write_text
+from vislab.core.io import atomic_path, atomic_write_text, file_sha256
 
 KINDS = ("flat", "ivf", "ivfpq", "hnsw", "lsh")
 DISTANCES = ("cosine", "euclidean")
@@ -192,15 +191,6 @@ def _to_distances(raw: np.ndarray, ids: np.ndarray, distance: str, lsh_bits: int
     if missing.any():
         raw[missing] = np.inf
     return raw
-
-
-def _sha256(path: Path) -> str:
-    """The sha256 of a file, read in chunks (an index can be larger than memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -581,7 +571,7 @@ class EmbeddingIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / INDEX_FILE) as tmp:
             faiss.write_index(self._index, str(tmp))
-            size, sha = tmp.stat().st_size, _sha256(tmp)
+            size, sha = tmp.stat().st_size, file_sha256(tmp, HASH_CHUNK)
         with atomic_path(folder / ITEMS_FILE) as tmp, open(tmp, "w", encoding="utf-8") as f:
             for i, item in self._items.items():
                 try:
@@ -619,7 +609,7 @@ class EmbeddingIndex:
         expected = f"expected {meta['index_bytes']} bytes (sha256 {meta['index_sha256'][:12]})"
         if size != meta["index_bytes"]:
             raise DataError(f"index {path}: {expected}, got {size} bytes: truncated or changed; {REBUILD}")
-        if verify and (sha := _sha256(path)) != meta["index_sha256"]:
+        if verify and (sha := file_sha256(path, HASH_CHUNK)) != meta["index_sha256"]:
             raise DataError(f"index {path}: {expected}, got {size} bytes (sha256 {sha[:12]}): truncated or changed; {REBUILD}")
         kind = meta["kind"]
         flags = 0
