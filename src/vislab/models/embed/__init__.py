@@ -3,7 +3,7 @@
 ``embedder(backbone=..., dim=128, loss=...)`` builds :class:`EmbeddingNet`: the backbone without its classifier
 (``forward_features`` + pooling), a linear layer to ``dim``, batch norm (``bn``) and dropout; and, as the submodule
 ``criterion``, the training loss with its own parameters (class weights, centres: see
-:mod:`vislab.losses.metric`), so one checkpoint holds everything the run trained. ``model(x)`` is the raw
+:mod:`vislab.models.embed.losses`), so one checkpoint holds everything the run trained. ``model(x)`` is the raw
 embedding; :meth:`EmbeddingNet.embed` is the one to compare -- L2-normalised for cosine distance.
 
 Example:
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vislab.losses.metric import build_metric_loss
+from vislab.models.embed.losses import build_metric_loss
 from vislab.models.registry import MODELS, register_model
 
 
@@ -59,7 +59,7 @@ class EmbeddingNet(nn.Module):
 def embedder(backbone: str = "small_cnn", backbone_args: dict[str, Any] | None = None, dim: int = 128, bn: bool = True, dropout: float = 0.0,
              loss: str = "arcface", loss_args: dict[str, Any] | None = None, num_classes: int = 0, distance: str = "cosine") -> EmbeddingNet:
     """An :class:`EmbeddingNet` on registry model ``backbone`` (built with ``backbone_args`` and no classifier),
-    trained with ``loss`` (:func:`vislab.losses.metric.build_metric_loss` with ``loss_args``) over ``num_classes``
+    trained with ``loss`` (:func:`vislab.models.embed.losses.build_metric_loss` with ``loss_args``) over ``num_classes``
     training identities."""
     net = MODELS.build(backbone, **{**(backbone_args or {}), "num_classes": 0})
     if not hasattr(net, "num_features") or not hasattr(net, "forward_features"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from vislab.core.config import opt
 from vislab.data.embed import EmbedDataConfig
 from vislab.engine.config import RunConfig, TrainConfig
-from vislab.losses.metric import LOSSES, MINERS
+from vislab.models.embed.losses import LOSSES, MINERS
 
 DISTANCES = ("cosine", "euclidean")
 DEVICES = ("auto", "cpu", "cuda", "mps")
