@@ -35,7 +35,7 @@ def config_options(cfg_cls: type, skip: tuple[str, ...] = ()) -> Callable[[Calla
         for leaf in reversed(C.leaves(cfg_cls)):
             if not leaf.cli or leaf.name in skip:
                 continue
-            flag = "--" + leaf.name.replace("_", "-")
+            flag = "--" + leaf.name.rstrip("_").replace("_", "-")  # a field `class_` is the option --class
             flags = (flag, "-" + leaf.name) if len(leaf.name) == 1 else (flag,)  # a one-letter field also takes -k 8
             value = defaults[leaf.name]
             shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else value

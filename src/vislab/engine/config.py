@@ -13,9 +13,10 @@ class TrainConfig:
     """How to optimise: optimizer, schedule, regularisation, precision, devices."""
 
     epochs: int = opt(10, "passes over the training set")
-    optimizer: str = opt("sgd", "optimizer (sgd uses Nesterov momentum unless --no-nesterov)", choices=("sgd", "adam", "adamw"))
+    optimizer: str = opt("sgd", "optimizer (sgd uses Nesterov momentum unless --no-nesterov)", choices=("sgd", "adam", "adamw", "rmsprop"))
     lr: float = opt(0.05, "peak learning rate")
-    momentum: float = opt(0.9, "SGD momentum / Adam beta1")
+    momentum: float = opt(0.9, "SGD momentum / Adam beta1 / RMSprop momentum")
+    beta2: float = opt(0.999, "Adam / AdamW beta2 (0.9 for WGAN-GP)")
     nesterov: bool = opt(True, "Nesterov momentum for SGD")
     weight_decay: float = opt(5e-4, "weight decay (decoupled for adamw); not applied to biases and norm layers")
     scheduler: str = opt("onecycle", "learning-rate schedule over all steps", choices=("cosine", "onecycle", "step", "constant"))
@@ -28,7 +29,7 @@ class TrainConfig:
     accumulate: int = opt(1, "micro-batches per optimizer step (gradient accumulation)")
     ema_decay: float = opt(0.0, "keep an exponential moving average of the weights with this decay, e.g. 0.999 (0: off); evaluation uses it")
     early_stop: int = opt(0, "stop after this many epochs without improvement of --monitor (0: off)")
-    monitor: str = opt("auto", "metric for best checkpoint and early stopping, e.g. val_acc or val_loss (auto: the task's)")
+    monitor: str = opt("auto", "metric for best checkpoint and early stopping, e.g. val_acc or val_loss; last: the latest epoch (auto: the task's)")
     seed: int = opt(0, "random seed (weights, shuffling, augmentation)")
     deterministic: bool = opt(False, "use deterministic algorithms (slower; bitwise-repeatable on the same machine)")
     precision: str = opt("auto", "numeric precision: auto picks bf16+channels_last on CPUs with AVX-512-BF16/AMX, AMP on CUDA, else fp32", choices=PRECISIONS)

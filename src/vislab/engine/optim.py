@@ -26,8 +26,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, groups_fn=None) -> torch
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.momentum, cfg.beta2))
+    if cfg.optimizer == "rmsprop":  # the original WGAN's optimizer (momentum 0 there)
+        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, cfg.beta2))
 
 
 def lr_factor(step: int, total: int, steps_per_epoch: int, cfg: TrainConfig) -> float:

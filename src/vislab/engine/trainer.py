@@ -105,6 +105,7 @@ class Callback:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+LAST = "last"  # --monitor last: the best checkpoint is the latest (a GAN's losses do not say which epoch is best)
 MINIMISED = ("loss", "error", "mmd", "swd", "fid", "kid", "lpips", "distance")  # metric names where lower is better
 
 
@@ -352,7 +353,7 @@ class Trainer:
         """Train ``model`` (already :meth:`prepare`-d; one module or a dict by name) for ``cfg.epochs``;
         resumes from a checkpoint when given."""
         cfg = self.cfg
-        if cfg.monitor == "auto" and val is None and not self.monitor.startswith("train_"):
+        if cfg.monitor == "auto" and val is None and not self.monitor.startswith("train_") and self.monitor != LAST:
             self.monitor = "train_loss"  # nothing held out: best = lowest training loss
         run = _Run(self, model)
         run.steps_per_epoch = max(1, math.ceil(len(train) / cfg.accumulate))
@@ -383,11 +384,11 @@ class Trainer:
                 if val is not None:
                     row.update({f"val_{k}": v for k, v in self.evaluate(run.eval_view(), val, epoch).items()})
                 history.append(row)
-                if self.monitor not in row and cfg.monitor == "auto" and val is None:  # a task-owned step may name no "loss"
+                if self.monitor not in row and self.monitor != LAST and cfg.monitor == "auto" and val is None:  # a task-owned step may name no "loss"
                     self.monitor = next((k for k in row if k.startswith("train_") and "loss" in k), self.monitor)
                     mode = monitor_mode(self.monitor)
                     result.best_metric = self.monitor
-                value = row.get(self.monitor)
+                value = row["epoch"] if self.monitor == LAST else row.get(self.monitor)
                 if value is None:
                     raise TrainingError(f"--monitor: expected one of {', '.join(sorted(row))}, got '{self.monitor}'")
                 improved = best_value is None or (value > best_value if mode == "max" else value < best_value)
@@ -570,7 +571,7 @@ def _epoch_line(row: dict[str, float], epochs: int, monitor: str, improved: bool
     parts.append(f"{row['images_per_second']:,.0f} img/s")
     parts.append(f"{row['epoch_seconds']:.1f}s")
     if improved:
-        parts.append(f"* best {monitor} {row[monitor]:.4f}")
+        parts.append(f"* best {monitor} {row[monitor]:.4f}" if monitor in row else f"* saved as best (--monitor {monitor})")
     elif best is not None:
         parts.append(f"best {monitor} {best:.4f} @ {best_epoch + 1}")
     return "  ".join(parts)

@@ -21,7 +21,8 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-widt
 
 def _img(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+    mime = "image/gif" if Path(path).suffix.lower() == ".gif" else "image/png"  # an animated GIF plays in the page
+    return f'<img alt="{html.escape(Path(path).name)}" src="data:{mime};base64,{data}">'
 
 
 def _fmt(v: Any) -> str:

@@ -59,3 +59,4 @@ register_task("segment", "vislab.tasks.segment", "semantic segmentation: train |
 register_task("detect", "vislab.tasks.detect", "object detection: train | eval | predict | explain | export | import | lr-find")
 register_task("gan2d", "vislab.tasks.gan2d", "a GAN on 2-D points, the two-model example task: train | eval | sample")
 register_task("embed", "vislab.tasks.embed", "metric learning, verification, retrieval: train | eval | embed | index | search | verify | cluster | fewshot | explain | lr-find")
+register_task("generate", "vislab.tasks.generate", "image synthesis (AE, VAE, GANs, diffusion): train | sample | interpolate | reconstruct | denoise | eval | export")
