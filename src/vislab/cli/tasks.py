@@ -72,8 +72,9 @@ def _mode_command(spec, mode) -> click.Command:
 
     f = config_options(mode.config)(command)
     f = click.option("--progress", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=PROGRESS_HELP)(f)
+    optional = {f.name for f in dataclasses.fields(mode.config) if f.metadata.get("optional")}
     for name, many in reversed(args):
-        f = click.argument(name, nargs=-1 if many else 1, required=True)(f)
+        f = click.argument(name, nargs=-1 if many else 1, required=name not in optional)(f)
     return click.command(name=mode.name, help=mode.help, context_settings=WIDE)(f)
 
 

@@ -39,9 +39,10 @@ from vislab.core.errors import ConfigError, did_you_mean
 T = TypeVar("T")
 
 
-def opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, cli: bool = True) -> Any:
-    """A config field with its help text (and allowed values), shown by ``--help``."""
-    meta = {"help": help, "choices": choices, "cli": cli}
+def opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, cli: bool = True, optional: bool = False) -> Any:
+    """A config field with its help text (and allowed values), shown by ``--help``; ``cli=False``: a positional
+    argument of the command (``optional``: it may be left out)."""
+    meta = {"help": help, "choices": choices, "cli": cli, "optional": optional}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -133,7 +133,7 @@ class ReconstructConfig:
     """``vislab generate reconstruct``: images through an autoencoder, with PSNR / SSIM."""
 
     checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
-    inputs: list[str] = opt([], "images or folders (default: the run's validation images)", cli=False)
+    inputs: list[str] = opt([], "images or folders (default: the run's validation images)", cli=False, optional=True)
     n: int = opt(64, "images shown in the before/after grid")
     out: str = opt("", "output folder (default: <run>/reconstruct)")
     batch_size: int = opt(256, "images per forward pass")
@@ -145,7 +145,7 @@ class DenoiseConfig:
     """``vislab generate denoise``: noisy images through a (denoising) autoencoder, with PSNR / SSIM before and after."""
 
     checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
-    inputs: list[str] = opt([], "images or folders (default: the run's validation images)", cli=False)
+    inputs: list[str] = opt([], "images or folders (default: the run's validation images)", cli=False, optional=True)
     noise: float = opt(0.3, "noise level: std on the 0..1 pixel scale (gaussian) or share of pixels (saltpepper, mask)")
     kind: str = opt("auto", "corruption (auto: the one the run trained with; gaussian for other autoencoders)", choices=("auto", *CORRUPTIONS[1:]))
     n: int = opt(32, "images shown in the noisy / denoised / clean grid")

@@ -51,10 +51,9 @@ def labels_for(state: dict[str, Any], n: int, cls: int, flag: str = "--class") -
     k = state["num_classes"] if state["conditional"] else 0
     if not k:
         if cls >= 0:
-            raise ConfigError(f"{flag} {cls}: expected no class for an unconditional model, got one for a {state['preset']} run "
-                              f"(train --model c{state['preset'].lstrip('c')} on class folders for a conditional one)"
-                              if state["preset"] not in ("ae", "dae", "gan_mlp", "wgan", "wgan_gp") else
-                              f"{flag} {cls}: expected no class for an unconditional model, got one for a {state['preset']} run")
+            conditional = {"vae": "cvae", "dcgan": "cgan", "ddpm": "cddpm"}.get(state["preset"])
+            hint = f" (train --model {conditional} on class folders for a conditional one)" if conditional else ""
+            raise ConfigError(f"{flag} {cls}: expected no class for an unconditional model, got one for a {state['preset']} run{hint}")
         return None
     if cls >= k:
         names = ", ".join(f"{i}={c}" for i, c in enumerate(state["classes"][:12]))
