@@ -499,7 +499,9 @@ class Trainer:
         last = self.run_dir / "checkpoints" / "last.safetensors" if self.run_dir else None
         kept = f"; kept the last good checkpoint {last} (epoch {epoch})" if last and last.exists() else "; no checkpoint was written yet"
         lr = next(iter(run.optimizers.values())).param_groups[0]["lr"]
-        return (f"{name} became {value} at epoch {epoch + 1}, step {i + 1} (lr {lr:.3g}); "
+        owner = getattr(self.task, "stat_owners", {}).get(name)  # e.g. loss_d -> "the critic D": which network diverged
+        what = f"{name} ({owner} diverged)" if owner else name
+        return (f"{what} became {value} at epoch {epoch + 1}, step {i + 1} (lr {lr:.3g}); "
                 f"expected a finite {name}{kept}. Try a lower --lr or --grad-clip 1.0")
 
     def _restore(self, path: str | Path, run: _Run) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class GenModelConfig:
     cfg_drop: float = opt(0.1, "cddpm: share of training samples without their class (classifier-free guidance)")
     guidance: float = opt(3.0, "cddpm: default guidance scale of sampling (1: conditional only)")
     # pictures and monitoring during training
-    sample_every: int = opt(0, "every this many steps, a grid of the generator's samples of fixed noise (0: once an epoch)")
+    sample_every: int = opt(0, "every this many steps, a grid of the model's samples of fixed noise for progress.gif (0: 20 grids over the run; -1: none)")
     fid_extractor: str = opt("", "FID each epoch against the validation images, in the features of a vislab classify run (folder) or "
                                   "inception:FILE (torchvision Inception-v3 weights); the best checkpoint is then the lowest FID")
     fid_samples: int = opt(500, "samples generated for the FID of each epoch")

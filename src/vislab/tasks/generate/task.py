@@ -145,6 +145,7 @@ class AETask:
 
     monitor = "val_loss"
     shown = ("val_loss", "val_psnr", "val_ssim")
+    stat_owners = {"loss": "the autoencoder", "recon": "the decoder", "kl": "the encoder"}
 
     def __init__(self, kind: str, conditional: bool, beta: float = 1.0, recon: str = "bce", corrupt: str = "none", level: float = 0.3):
         self.kind, self.conditional, self.beta, self.recon, self.corrupt, self.level = kind, conditional, beta, recon, corrupt, level
@@ -185,6 +186,8 @@ class GanTask:
 
     ema_models = ("G",)
     shown = ("val_fid",)
+    stat_owners = {"loss_d": "the critic D", "d_real": "the critic D", "d_fake": "the critic D", "gp": "the critic D", "w_dist": "the critic D",
+                   "loss_g": "the generator G"}
 
     def __init__(self, loss: str = "gan", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0, conditional: bool = False,
                  probe: FidProbe | None = None, z_dim: int = 64):
@@ -258,6 +261,7 @@ class DiffusionTask:
 
     monitor = "val_loss"
     shown = ("val_loss", "val_fid")
+    stat_owners = {"loss": "the denoising U-Net"}
 
     def __init__(self, conditional: bool = False, cfg_drop: float = 0.1, probe: FidProbe | None = None, guidance: float = 3.0):
         self.conditional, self.cfg_drop, self.probe, self.guidance = conditional, cfg_drop, probe, guidance
@@ -368,7 +372,7 @@ def validate(cfg: GenConfig) -> None:
                (m.gp_weight >= 0, "--gp-weight", ">= 0", m.gp_weight), (m.beta >= 0, "--beta", ">= 0", m.beta),
                (0 <= m.corrupt_level <= 1, "--corrupt-level", "in [0, 1]", m.corrupt_level), (m.timesteps >= 2, "--timesteps", ">= 2", m.timesteps),
                (0 <= m.cfg_drop < 1, "--cfg-drop", "in [0, 1)", m.cfg_drop), (m.guidance >= 0, "--guidance", ">= 0", m.guidance),
-               (m.sample_every >= 0, "--sample-every", ">= 0", m.sample_every), (m.fid_samples >= 10, "--fid-samples", ">= 10", m.fid_samples)])
+               (m.sample_every >= -1, "--sample-every", ">= 1, 0 (20 over the run) or -1 (none)", m.sample_every), (m.fid_samples >= 10, "--fid-samples", ">= 10", m.fid_samples)])
     parse_mults(m.mults)
     if r["kind"] == "gan" and cfg.train.accumulate != 1:  # the generator updates every --n-critic batches
         raise ConfigError(f"--accumulate: expected 1 for a GAN (it alternates its updates batch by batch), got {cfg.train.accumulate}")
@@ -443,7 +447,7 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
     job = GenJob(hooks, model, train, val, ckpt_state, log, cfg=cfg, ctx=ctx, splits=splits, kind=r["kind"],
                  resume_keys=("task", "model", "model_args", "num_classes"))
     if dist.is_main:
-        job.snapshot_every = m.sample_every
+        job.snapshot_every = m.sample_every if m.sample_every else max(1, len(train) * tc.epochs // 20)
         job.callbacks.append(Callback(on_step_end=job.on_step, on_epoch_end=job.on_epoch))
     return job
 
@@ -477,7 +481,7 @@ class GenJob(TrainJob):
         self.last_step = step
         if self.kind == "gan":
             self.dynamics.append({"step": step, **{k[len("train_"):]: v for k, v in means.items()}})
-        if self.snapshot_every and step % self.snapshot_every == 0:
+        if self.snapshot_every > 0 and step % self.snapshot_every == 0:
             self.snapshot(step)
 
     def on_epoch(self, epoch: int, row: dict[str, float]) -> None:
@@ -485,8 +489,6 @@ class GenJob(TrainJob):
             step = self.last_step
             self.dynamics = [d for d in self.dynamics if d["step"] <= step]
             write_dynamics(self.ctx.run_dir / "dynamics.csv", self.dynamics)
-        if not self.snapshot_every:
-            self.snapshot(self.last_step, label=f"epoch {epoch + 1}")
 
     def snapshot(self, step: int, label: str = "") -> None:
         """A grid of the current model's pictures of fixed noise (autoencoders: reconstructions of fixed val images)."""
