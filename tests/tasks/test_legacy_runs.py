@@ -4,7 +4,8 @@ numbers, predict and export run, and ``--resume`` continues them as 0.1 itself d
 The runs in tests/fixtures/runs_v0_1 were made by that commit (2 CPU threads; LeNet-5 on 200 digits for 1 epoch;
 a width-6 U-Net on 160 generated shapes for 6 epochs; a width-4 yolo_tiny on 40 generated shapes for 1 epoch, SGD).
 The expected numbers are what that commit printed for ``eval`` and wrote to ``metrics.csv`` after
-``train --resume RUN --epochs N --threads 1``.
+``train --resume RUN --epochs N --threads 1``. They were trained in bf16 (the CPU default); on another host CPU the bf16
+kernels round differently (seen 2026-12-02: a flipped digit of 179, mIoU 1.4e-3 relative), hence the tolerances.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def test_eval_gives_the_numbers_of_0_1(legacy, cli, task, one_thread):
     code, out, err = cli(task, "eval", str(run), "--out", str(run / "ev"))
     assert code == 0, err
     written = json.loads((run / "ev" / ("val_metrics.json" if task == "detect" else "metrics.json")).read_text())
-    for k, v in EXPECTED[task][0].items():
-        assert written[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+    for k, v in EXPECTED[task][0].items():  # bf16 kernels differ a little between CPUs: one image of 179 may flip
+        assert written[k] == pytest.approx(v, rel=5e-3, abs=1e-5 if k != "acc" else 1.5 / 179), k
 
 
 @pytest.mark.parametrize("task", list(EXPECTED))
@@ -59,8 +60,8 @@ def test_resume_continues_as_0_1_did(legacy, cli, task):
     with open(run / "metrics.csv") as f:
         last = list(csv.DictReader(f))[-1]
     assert int(last["epoch"]) == epochs
-    for k, v in row.items():  # detection recomputes its normalisation, now rounded to 4 decimals: hence rel 1e-3
-        assert float(last[k]) == pytest.approx(v, rel=1e-3), k
+    for k, v in row.items():  # a training epoch in bf16 on another CPU's kernels (and detection's normalisation, now
+        assert float(last[k]) == pytest.approx(v, rel=2e-2), k  # rounded to 4 decimals): measured up to rel 1.5e-2
 
 
 def _image(path: Path, size: int, channels: int) -> Path:

@@ -20,6 +20,7 @@ as its best (its losses do not say which epoch is best).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -473,8 +474,10 @@ class GenJob(TrainJob):
         self.models = model
         self.trainer = trainer
         path = self.ctx.run_dir / "dynamics.csv"
-        if path.is_file():  # a resumed run: keep the steps before the checkpoint
-            self.dynamics = read_dynamics(path)
+        last = self.ctx.run_dir / "checkpoints" / "last.json"
+        if path.is_file() and last.is_file():  # a resumed run: the steps up to its checkpoint (a kill may have come after)
+            step = json.loads(last.read_text()).get("step", 0)
+            self.dynamics = [d for d in read_dynamics(path) if d["step"] <= step]
 
     # -- during training ---------------------------------------------------------------------
     def on_step(self, step: int, means: dict[str, float]) -> None:
