@@ -170,3 +170,61 @@ def test_lfw_layout_is_read_as_faces_of_many_people(tmp_path):
     s = load_gen_data(GenDataConfig(data=str(root), img_size=32))
     assert len(s.train) + len(s.val) == 12 and s.train.channels == 3 and s.train.size == (32, 32)
     assert set(s.train.classes) == {"Ada_Lovelace", "Alan_Turing", "Grace_Hopper"}
+
+
+def test_per_epoch_fid_picks_the_best_checkpoint_and_eval_reuses_the_extractor(tmp_path, cli, one_thread):
+    data = write_digits(tmp_path / "classes", 80, classes=True)
+    code, _, err = cli("classify", "train", "--data", str(data), "--epochs", "1", "--out", str(tmp_path), "--name", "clf", "--progress", "off",
+                       "--no-tensorboard", "--no-report", "--threads", "1")
+    assert code == 0, err
+    clf = str(tmp_path / "classify" / "clf")
+    run = train(cli, tmp_path, "fid", "--model", "dcgan", "--data", str(data), "--epochs", "2", "--batch-size", "16", "--width", "8",
+                "--fid-extractor", clf, "--fid-samples", "40", "--loss", "hinge", "--spectral-norm")
+    s = json.loads((run / "run.json").read_text())["summary"]
+    assert s["best_metric"] == "val_fid"
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert "val_fid" in rows[0] and "val_kid" in rows[0] and len(rows) == 3
+    code, out, err = cli("generate", "eval", str(run), "--n", "40")
+    assert code == 0, err
+    m = json.loads((run / "eval" / "metrics.json").read_text())
+    assert m["extractor"] == f"classify:{clf}" and f"fid[classify:{clf}]" in out and "IS" in out and m["noise_fid"] > 0
+
+
+def test_wgan_keeps_every_critic_weight_within_the_clip(tmp_path, cli, one_thread):
+    from vislab.engine import checkpoint as ckpt
+
+    data = write_digits(tmp_path / "flat", 24)
+    run = train(cli, tmp_path, "w", "--model", "wgan", "--data", str(data), "--epochs", "1", "--batch-size", "8", "--width", "8", "--clip", "0.02")
+    tensors, state = ckpt.load(run / "checkpoints" / "last.safetensors")
+    critic = {k: v for k, v in tensors.items() if k.startswith("model.D.") and "running_" not in k and v.is_floating_point()}  # parameters
+    assert critic and max(float(v.abs().max()) for v in critic.values()) <= 0.02 + 1e-7
+    assert state["loss"] == "wgan" and "w_dist" in (run / "dynamics.csv").read_text().splitlines()[0]
+
+
+def test_class_conditional_diffusion_with_guidance_samples_and_interpolates(tmp_path, cli, one_thread):
+    run = train(cli, tmp_path, "cddpm", "--model", "cddpm", "--data", "digits", "--img-size", "8", "--mults", "1,2", "--width", "8",
+                "--limit", "64", "--epochs", "1", "--timesteps", "20", "--batch-size", "32")
+    code, out, err = cli("generate", "sample", str(run), "--n", "4", "--class", "2", "--guidance", "2", "--sampler", "ddim", "--steps", "5")
+    assert code == 0, err
+    code, out, err = cli("generate", "interpolate", str(run), "--steps", "3", "--pairs", "2")  # slerp between noises, DDIM decoding
+    assert code == 0, err
+    assert "slerp between noise" in out and (run / "interpolate" / "interpolation.gif").is_file()
+
+
+def test_inception_weights_on_disk_are_an_extractor(tmp_path):
+    import torch
+    from torchvision.models import inception_v3
+
+    from vislab.tasks.generate.features import load_extractor
+
+    torch.manual_seed(0)
+    path = tmp_path / "inception_v3_google-0cc3c7bd.pth"
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)  # the layout torchvision ships
+    ex = load_extractor(f"inception:{path}")
+    feats, probs = ex(torch.rand(2, 1, 16, 16) * 2 - 1)  # gray, small: repeated to RGB and resized to 299 px
+    assert ex.name == f"inception:{path.name}" and feats.shape == (2, 2048) and probs.shape == (2, 1000)
+    torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
+    from vislab.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="expected torchvision Inception-v3 weights"):
+        load_extractor(f"inception:{tmp_path / 'other.pth'}")
