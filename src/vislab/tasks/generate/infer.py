@@ -209,7 +209,7 @@ def interpolate(cfg: InterpolateConfig) -> dict[str, Any]:
     path = torch.stack([(slerp if method == "slerp" else lerp)(a[i], b[i], t) for i in range(cfg.pairs)])  # (pairs, steps, ...)
     flat = path.flatten(0, 1)
     y_all = y_rows.repeat_interleave(cfg.steps) if y_rows is not None else None
-    diffusion = {"steps": 50, "sampler": "ddim", "eta": 0.0} if kind == "diffusion" else {}  # deterministic: noise -> image
+    diffusion = {"steps": min(50, model.timesteps), "sampler": "ddim", "eta": 0.0} if kind == "diffusion" else {}  # deterministic
     frames = []
     with Tracker("interpolate", len(flat)) as progress:
         for idx in torch.arange(len(flat)).split(128):
@@ -385,7 +385,7 @@ def evaluate(cfg: GenEvalConfig) -> dict[str, Any]:
         extractor = load_extractor(spec, dev)
         name = extractor.name
         y = labels_for(state, cfg.n, -1)
-        diffusion = {"steps": cfg.steps, "sampler": cfg.sampler, "guidance": cfg.guidance} if state["kind"] == "diffusion" else {}
+        diffusion = {"steps": min(cfg.steps, model.timesteps), "sampler": cfg.sampler, "guidance": cfg.guidance} if state["kind"] == "diffusion" else {}
         with Tracker("eval: sample", cfg.n) as progress:
             fake = generate_images(model, state, cfg.n, y, cfg.seed, dev, cfg.batch_size, progress, **diffusion)
         n_real = min(cfg.n, len(src))

@@ -297,7 +297,8 @@ class DiffusionTask:
                 dev = next(net.parameters()).device
                 noise = fixed_normal(self.probe.n, (net.in_chans, net.img_size, net.img_size))[idx].to(dev)
                 y = (idx % n_cls).to(dev) if n_cls else None
-                return net.sample(len(idx), steps=20, sampler="ddim", noise=noise, y=y, guidance=self.guidance if n_cls else 1.0).float()
+                return net.sample(len(idx), steps=min(20, net.timesteps), sampler="ddim", noise=noise, y=y,
+                                  guidance=self.guidance if n_cls else 1.0).float()
 
             out.update(self.probe(draw, stream))
         return out
@@ -449,7 +450,7 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
                  resume_keys=("task", "model", "model_args", "num_classes"))
     if dist.is_main:
         job.snapshot_every = m.sample_every if m.sample_every else max(1, len(train) * tc.epochs // 20)
-        job.callbacks.append(Callback(on_step_end=job.on_step, on_epoch_end=job.on_epoch))
+        job.callbacks.append(Callback(on_step_end=job.on_step))
     return job
 
 
@@ -484,14 +485,10 @@ class GenJob(TrainJob):
         self.last_step = step
         if self.kind == "gan":
             self.dynamics.append({"step": step, **{k[len("train_"):]: v for k, v in means.items()}})
+            if step % len(self.train) == 0:  # the epoch's last step: written before its checkpoint (a kill between the
+                write_dynamics(self.ctx.run_dir / "dynamics.csv", self.dynamics)  # two is trimmed at resume)
         if self.snapshot_every > 0 and step % self.snapshot_every == 0:
             self.snapshot(step)
-
-    def on_epoch(self, epoch: int, row: dict[str, float]) -> None:
-        if self.kind == "gan":
-            step = self.last_step
-            self.dynamics = [d for d in self.dynamics if d["step"] <= step]
-            write_dynamics(self.ctx.run_dir / "dynamics.csv", self.dynamics)
 
     def snapshot(self, step: int, label: str = "") -> None:
         """A grid of the current model's pictures of fixed noise (autoencoders: reconstructions of fixed val images)."""
@@ -551,7 +548,7 @@ def pictures(models: Any, kind: str, state: dict[str, Any], splits: Any, n: int,
     net = unwrap(models)
     if kind == "diffusion":
         c, s = state["channels"], state["img_size"][0]
-        return net.sample(n, steps=20, sampler="ddim", noise=fixed_normal(n, (c, s, s)).to(device), y=y,
+        return net.sample(n, steps=min(20, net.timesteps), sampler="ddim", noise=fixed_normal(n, (c, s, s)).to(device), y=y,
                           guidance=state["guidance"] if n_cls else 1.0).float()
     src = splits.val if splits.val is not None and len(splits.val) else splits.train
     from vislab.data.generate import scale
