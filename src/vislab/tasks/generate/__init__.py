@@ -59,10 +59,12 @@ def _show_eval(cfg: GenEvalConfig, r: dict[str, Any]) -> list[str]:
         lines.append(rec + (f"  ELBO {r['elbo']:.2f} nats/image" if "elbo" in r else ""))
     if "fid" in r:
         e = r["extractor"]
-        lines.append(f"{r['n']} samples vs {r['n_real']} real: fid[{e}] {r['fid']:.3f} (noise {r['noise_fid']:.1f})  kid[{e}] {r['kid']:.4f} +- {r['kid_std']:.4f}  "
+        lines.append(f"{r['n']} samples vs {int(r['n_real'])} real: fid[{e}] {r['fid']:.3f} (real vs real {r['real_fid']:.3f}, noise {r['noise_fid']:.1f})  "
+                     f"kid[{e}] {r['kid']:.4f} +- {r['kid_std']:.4f}  "
                      f"precision {r['precision']:.3f}  recall {r['recall']:.3f}")
         if "is" in r:
-            lines.append(f"classifier [{e}]: IS {r['is']:.2f}  confidence {r['mean_confidence']:.3f}  class entropy {r['class_entropy']:.3f}  "
+            lines.append(f"classifier [{e}]: IS {r['is']:.2f}  confidence {r['mean_confidence']:.3f} (real {r.get('real_confidence', float('nan')):.3f})  "
+                         f"class entropy {r['class_entropy']:.3f}  "
                          f"classes covered {r['class_coverage']:.2f}" + (f"  requested class {r['class_match']:.3f}" if "class_match" in r else ""))
     else:
         lines.append("no FID: pass --extractor RUN (a classify run on the same kind of images) or inception:FILE")

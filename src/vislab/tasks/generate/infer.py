@@ -398,6 +398,12 @@ def evaluate(cfg: GenEvalConfig) -> dict[str, Any]:
         scores = m.compute()
         noise = torch.rand(fake.shape, generator=torch.Generator().manual_seed(cfg.seed + 1)) * 2 - 1
         scores["noise_fid"] = fid(fr, _features(extractor, noise, cfg.batch_size, "eval: noise baseline")[0])
+        other = _default_split(state, "train" if cfg.real == "val" else "val")  # the floor: real images against real images
+        k = min(len(other), cfg.n)
+        fo, po = _features(extractor, scale(torch.stack([other.get(i) for i in range(k)])), cfg.batch_size, "eval: real baseline")
+        scores["real_fid"] = fid(fr, fo)
+        if po is not None:
+            scores["real_confidence"] = float(po.max(1).values.mean())
         if y is not None and probs is not None and probs.shape[1] == state["num_classes"]:
             scores["class_match"] = float((probs.argmax(1) == y).float().mean())  # samples of the class asked for
         result.update({f"{k}": v for k, v in scores.items()})

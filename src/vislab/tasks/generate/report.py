@@ -116,7 +116,7 @@ def plot_dynamics(rows: list[dict[str, float]], path: Path, title: str = "traini
             ax.plot(s, v, label=key.replace("d_real", "D(x)").replace("d_fake", "D(G(z))"))
         ax.set(title=t, xlabel="step")
         ax.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.03)
     return _save(fig, path)
 
 
