@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from vislab.core.config import opt
 from vislab.data.generate import GenDataConfig
 from vislab.engine.config import RunConfig, TrainConfig
+from vislab.tasks.shared.export import ExportConfig
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 GAN_LOSSES = ("gan", "hinge", "wgan", "wgan-gp")
@@ -174,12 +175,5 @@ class GenEvalConfig:
     device: str = opt("auto", "device", choices=DEVICES)
 
 
-@dataclass
-class GenExportConfig:
-    """``vislab generate export``: the generator (decoder, denoiser) as ONNX and TorchScript, checked against eager."""
-
-    checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
-    format: str = opt("all", "what to write", choices=("onnx", "torchscript", "all"))
-    out: str = opt("", "output folder (default: <run>/export)")
-    opset: int = opt(18, "ONNX opset")
-    atol: float = opt(1e-4, "largest allowed |exported - eager| on the check batch")
+# ``vislab generate export`` takes the shared export options (format, out, opset, atol)
+GenExportConfig = ExportConfig

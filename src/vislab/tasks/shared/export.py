@@ -20,7 +20,7 @@ from vislab.core.progress import track
 
 @dataclass
 class ExportConfig:
-    """``vislab classify|segment export``: ONNX / TorchScript files checked against the eager model."""
+    """``vislab classify|segment|generate export``: ONNX / TorchScript files checked against the eager model."""
 
     checkpoint: str = opt("", "checkpoint file or run folder", cli=False)
     format: str = opt("all", "what to write", choices=("onnx", "torchscript", "all"))
