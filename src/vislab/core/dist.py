@@ -43,7 +43,12 @@ def active() -> bool:
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum a tensor over processes (in place; identity when single-process)."""
     if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        if t.device.type == "cpu" and dist.get_backend() == "nccl":  # NCCL reduces only GPU tensors: through the GPU and back
+            g = t.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(g, op=dist.ReduceOp.SUM)
+            t.copy_(g.cpu())
+        else:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 

@@ -119,6 +119,9 @@ def test_mixed_channels_are_refused_unless_converted(tmp_path, cli):
     ("flat", ["--model", "ddpm", "--mults", "1,x"], "--mults: expected a comma list of positive integers"),
     ("flat", ["--model", "dcgan", "--img-size", "7"], "expected an even image size"),
     ("missing", ["--model", "vae"], "not found"),
+    ("flat", ["--model", "vae", "--loss", "hinge"], "--loss hinge: expected a GAN model"),
+    ("flat", ["--model", "vae", "--corrupt", "mask"], "--corrupt mask: expected --model dae"),
+    ("flat", ["--model", "dcgan", "--fid-extractor", "x", "--val-split", "0"], "expected a vislab classify run folder"),
 ])
 def test_bad_training_input_is_one_line_exit_2(tmp_path, cli, setup, args, message):
     data = tmp_path / "data"

@@ -49,7 +49,7 @@ class GenModelConfig:
 
     model: str = opt("dcgan", "; ".join(f"{k}: {p.summary}" for k, p in PRESETS.items()), choices=tuple(PRESETS))
     z_dim: int = opt(0, "latent size (0: 16 for autoencoders, 64 for GANs)")
-    width: int = opt(0, "channels of the first / last conv layer (0: 32; 64 for 64 px faces); gan_mlp: hidden units (0: 256)")
+    width: int = opt(0, "channels of the first / last conv layer (0: 32; try 64 for 64 px faces); gan_mlp: hidden units (0: 256)")
     # GANs
     loss: str = opt("auto", "GAN loss: gan (non-saturating), hinge, wgan (weight clipping), wgan-gp (auto: the model's)", choices=("auto", *GAN_LOSSES))
     n_critic: int = opt(0, "critic updates per generator update (0: the model's: 5 for wgan / wgan_gp, else 1)")
@@ -123,7 +123,7 @@ class InterpolateConfig:
                       choices=("auto", "lerp", "slerp"))
     source: str = opt("auto", "end points: images (the codes of validation images; autoencoders) or noise (random latents); auto: images for autoencoders",
                       choices=("auto", "images", "noise"))
-    class_: int = opt(-1, "conditional models: the class of every walk (-1: the end points' own, or class 0 for noise)")
+    class_: int = opt(-1, "conditional models: the class of every walk (-1: the first end image's class, or the classes in turn for noise)")
     seed: int = opt(0, "seed of the end points")
     out: str = opt("", "output folder (default: <run>/interpolate)")
     device: str = opt("auto", "device", choices=DEVICES)

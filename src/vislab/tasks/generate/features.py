@@ -29,7 +29,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 class Extractor:
     """``extractor(x)`` for images ``x`` in [-1, 1] ``(B, C, H, W)`` -> ``(features (B, D), probabilities (B, K) or None)``."""
 
-    def __init__(self, name: str, net: nn.Module, head: nn.Module, size: tuple[int, int], channels: int, mean, std, device: torch.device):
+    def __init__(self, name: str, net: nn.Module, head: nn.Module, size: tuple[int, int], channels: int, mean, std, device: torch.device,
+                 classes: list[str] | None = None):
+        self.classes = classes  # the class names of its probabilities (a classify run's), None for ImageNet's
         self.name, self.net, self.size, self.channels, self.device = name, net.eval().to(device), tuple(size), channels, device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
@@ -38,6 +40,10 @@ class Extractor:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with torch.autocast(self.device.type, enabled=False):
+            return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = ((x.float().to(self.device) + 1) / 2).clamp(0, 1)
         if x.shape[1] != self.channels:
             x = x.repeat(1, 3, 1, 1) if self.channels == 3 else x.mean(1, keepdim=True)
@@ -70,7 +76,9 @@ def inception(path: str | Path, device: torch.device) -> Extractor:
 
     from vislab.tasks.shared.weights import read_weights
 
-    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    # transform_input: the Google-ported weights expect torchvision's re-scaling of ImageNet-normalised input (it is on
+    # whenever torchvision itself loads them)
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
     sd = read_weights(path).tensors
     missing, unexpected = net.load_state_dict(sd, strict=False)
     if [k for k in missing if not k.startswith("AuxLogits")] or unexpected:
@@ -84,7 +92,7 @@ def classifier(run: str, device: torch.device) -> Extractor:
 
     model, state, dev, _ = load_for_inference(run, "classify", str(device) if device.type != "cpu" else "cpu", "fp32")
     return Extractor(f"classify:{run}", model, last_linear(model), tuple(state["img_size"]), state["channels"],
-                     state["mean"], state["std"], dev)
+                     state["mean"], state["std"], dev, list(state.get("classes") or []))
 
 
 def load_extractor(spec: str, device: torch.device | str = "cpu") -> Extractor:

@@ -193,8 +193,8 @@ def interpolate(cfg: InterpolateConfig) -> dict[str, Any]:
             raise DataError(f"interpolate: expected {2 * cfg.pairs} validation images for {cfg.pairs} pairs, got {len(pick)}")
         ends_img = scale(torch.stack([src.get(int(i)) for i in pick]))
         if state["conditional"] and cfg.class_ < 0:
-            y_rows = src.labels[pick[0::2]]
-        yy = y_rows.repeat_interleave(2) if y_rows is not None else None
+            y_rows = src.labels[pick[0::2]]  # a walk decodes in its first image's class
+        yy = (src.labels[pick] if cfg.class_ < 0 else y_rows.repeat_interleave(2)) if y_rows is not None else None  # each image its own
         with torch.no_grad():
             codes = model.encode(ends_img.to(dev), yy.to(dev) if yy is not None else None)[0].float().cpu()
         a, b = codes[0::2], codes[1::2]
@@ -271,7 +271,8 @@ def _through(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, dev: tor
     out = []
     with Tracker(label, len(x)) as progress, torch.no_grad():
         for idx in torch.arange(len(x)).split(batch):
-            out.append(model(x[idx].to(dev), y[idx].to(dev) if y is not None else None)[0].float().cpu())
+            yy = y[idx].to(dev) if y is not None else None
+            out.append(model.decode(model.encode(x[idx].to(dev), yy)[0], yy).float().cpu())  # the mean reconstruction
             progress.advance(len(idx))
     return torch.cat(out)
 
@@ -399,13 +400,15 @@ def evaluate(cfg: GenEvalConfig) -> dict[str, Any]:
         noise = torch.rand(fake.shape, generator=torch.Generator().manual_seed(cfg.seed + 1)) * 2 - 1
         scores["noise_fid"] = fid(fr, _features(extractor, noise, cfg.batch_size, "eval: noise baseline")[0])
         other = _default_split(state, "train" if cfg.real == "val" else "val")  # the floor: real images against real images
-        k = min(len(other), cfg.n)
-        fo, po = _features(extractor, scale(torch.stack([other.get(i) for i in range(k)])), cfg.batch_size, "eval: real baseline")
+        pick = torch.randperm(len(other), generator=torch.Generator().manual_seed(cfg.seed + 2))[: min(len(other), cfg.n)]
+        fo, po = _features(extractor, scale(torch.stack([other.get(int(i)) for i in pick])), cfg.batch_size, "eval: real baseline")
         scores["real_fid"] = fid(fr, fo)
         if po is not None:
             scores["real_confidence"] = float(po.max(1).values.mean())
-        if y is not None and probs is not None and probs.shape[1] == state["num_classes"]:
-            scores["class_match"] = float((probs.argmax(1) == y).float().mean())  # samples of the class asked for
+        names = extractor.classes or []
+        if y is not None and probs is not None and all(c in names for c in state["classes"]):  # the classifier knows the run's classes
+            asked = torch.tensor([names.index(state["classes"][int(c)]) for c in y])
+            scores["class_match"] = float((probs.argmax(1) == asked).float().mean())  # samples of the class asked for
         result.update({f"{k}": v for k, v in scores.items()})
         result["extractor"] = name
         save_grid(fake[:64], out / "samples.png", label=f"{state['preset']}: FID {scores['fid']:.2f} in {name}")

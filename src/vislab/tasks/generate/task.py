@@ -40,6 +40,7 @@ from vislab.tasks.generate.config import PRESETS, GenConfig, GenModelConfig, Pre
 from vislab.tasks.shared.model import build_registered
 
 TASK = "generate"
+UNCONDITIONAL = {"cvae": "vae", "cgan": "dcgan", "cddpm": "ddpm"}
 FIXED_NOISE_SEED = 12345  # the noise of every snapshot, picture and per-epoch FID (training's randomness is untouched)
 
 
@@ -66,18 +67,20 @@ def psnr_ssim(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """Per-image PSNR (dB) and SSIM of images in [-1, 1], on the 0..1 scale (``(B,)`` each)."""
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    a01, b01 = ((a.float() + 1) / 2).clamp(0, 1), ((b.float() + 1) / 2).clamp(0, 1)
-    mse = (a01 - b01).pow(2).flatten(1).mean(1)
-    psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
-    k = 7 if min(a.shape[-2:]) < 24 else 11
-    return psnr, ssim(a01, b01, data_range=1.0, reduction="none", kernel_size=k)
+    with torch.autocast(a.device.type, enabled=False):  # SSIM's variances need fp32 (called inside evaluation's autocast)
+        a01, b01 = ((a.float() + 1) / 2).clamp(0, 1), ((b.float() + 1) / 2).clamp(0, 1)
+        mse = (a01 - b01).pow(2).flatten(1).mean(1)
+        psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+        sigma = 0.8 if min(a.shape[-2:]) < 24 else 1.5  # the Gaussian window: 7 x 7 on small images, the usual 11 x 11 else
+        return psnr, ssim(a01, b01, data_range=1.0, reduction="none", sigma=sigma)
 
 
 def recon_loss(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     """Per-image reconstruction loss, summed over pixels: bce (Bernoulli, nats) or mse, on the 0..1 scale."""
     p, t = ((recon.float() + 1) / 2), ((x.float() + 1) / 2)
-    if kind == "bce":
-        return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), t, reduction="none").flatten(1).sum(1)
+    if kind == "bce":  # written out: F.binary_cross_entropy refuses to run under CUDA autocast
+        p = p.clamp(1e-6, 1 - 1e-6)
+        return -(t * torch.log(p) + (1 - t) * torch.log1p(-p)).flatten(1).sum(1)
     return (p - t).pow(2).flatten(1).sum(1)
 
 
@@ -121,6 +124,10 @@ class FidProbe:
         self.real: list[torch.Tensor] | None = None
 
     def __call__(self, draw, stream: GenStream) -> dict[str, float]:
+        with torch.autocast(self.device.type, enabled=False):  # the features in fp32, as `eval` computes them
+            return self._measure(draw, stream)
+
+    def _measure(self, draw, stream: GenStream) -> dict[str, float]:
         from vislab.core.dist import env_info
         from vislab.metrics.generative import GenerativeMetrics
 
@@ -173,6 +180,8 @@ class AETask:
 
     def eval_step(self, model: nn.Module, batch: GenBatch, metrics: SumMetrics) -> None:
         loss, parts, recon, inp = self._forward(model, batch)
+        if "kl" in parts:  # PSNR / SSIM of the mean reconstruction (the code's mean), as `reconstruct` reports them
+            recon = model(inp, batch.y if self.conditional else None, eps=torch.zeros_like(batch.noise["eps"]))[0]
         psnr, ssim = psnr_ssim(recon, batch.x)
         extra = {}
         if self.corrupt != "none":
@@ -380,6 +389,10 @@ def validate(cfg: GenConfig) -> None:
         raise ConfigError(f"--accumulate: expected 1 for a GAN (it alternates its updates batch by batch), got {cfg.train.accumulate}")
     if r["loss"] == "wgan-gp" and r["d_norm"] == "batch":
         raise ConfigError("--d-norm batch: expected a critic without batch norm for wgan-gp (the penalty is per sample): use layer, instance or none")
+    if m.loss != "auto" and r["kind"] != "gan":
+        raise ConfigError(f"--loss {m.loss}: expected a GAN model for an adversarial loss, got --model {m.model} (autoencoders: --recon-loss)")
+    if m.corrupt not in ("auto", "none") and r["kind"] != "ae":
+        raise ConfigError(f"--corrupt {m.corrupt}: expected --model dae (or ae) for input corruption, got --model {m.model}")
     if m.model == "dae" and r["corrupt"] == "none":
         raise ConfigError("--corrupt none: expected a corruption for a denoising autoencoder (gaussian, saltpepper, mask); --model ae has none")
 
@@ -407,7 +420,7 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
     r = resolved(m)
     if r["conditional"] and len(tr.classes) < 2:
         raise DataError(f"--model {m.model}: expected images of two classes or more (class folders) for a conditional model, "
-                        f"got {len(tr.classes)} class ('{tr.classes[0]}'); use --model {m.model[1:]} for unlabelled images")
+                        f"got {len(tr.classes)} class ('{tr.classes[0]}'); use --model {UNCONDITIONAL[m.model]} for unlabelled images")
     fast = use_fast_path(cfg.data, tr)
     if fast and not tr.in_memory:
         tr = tr.materialize()
@@ -417,6 +430,9 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
     size = tr.size[0]
     model, name, args = build_model(m, tr.channels, size, len(tr.classes))
     probe = FidProbe(m.fid_extractor, m.fid_samples, ctx.device) if m.fid_extractor and r["kind"] in ("gan", "diffusion") else None
+    if probe is not None and (splits.val is None or len(splits.val) < 2):
+        raise ConfigError(f"--fid-extractor: expected validation images to compare samples with, got {len(splits.val) if splits.val is not None else 0} "
+                          f"(--val-split {cfg.data.val_split})")
     if m.fid_extractor and probe is None:
         raise ConfigError(f"--fid-extractor: expected a GAN or diffusion model (autoencoders are monitored by their loss), got --model {m.model}")
     if r["kind"] == "gan":
@@ -434,7 +450,7 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
     ckpt_state = {"task": TASK, "model": name, "model_args": args, "preset": m.model, "kind": r["kind"], "conditional": r["conditional"],
                   "classes": tr.classes, "num_classes": len(tr.classes), "img_size": [size, size], "channels": tr.channels,
                   "z_dim": r["z_dim"] if r["kind"] != "diffusion" else 0, "corrupt": r["corrupt"], "corrupt_level": m.corrupt_level,
-                  "guidance": m.guidance, "loss": r["loss"] or m.recon_loss, "dataset": tr.name, "config": C.to_dict(cfg)}
+                  "guidance": m.guidance, "loss": r["loss"] if r["kind"] == "gan" else (m.recon_loss if r["kind"] != "diffusion" else "eps-mse"), "dataset": tr.name, "config": C.to_dict(cfg)}
     n_val = len(splits.val) if has_val else 0
     what = {"gan": f"{r['loss']} loss, {r['n_critic']} critic step(s) per generator step", "diffusion": f"{m.timesteps} steps, {m.schedule} schedule",
             "ae": f"{m.recon_loss} reconstruction" + (f", {r['corrupt']} corruption {m.corrupt_level:g}" if r["corrupt"] != "none" else ""),
@@ -562,7 +578,7 @@ def pictures(models: Any, kind: str, state: dict[str, Any], splits: Any, n: int,
                        torch.rand((k, 1, *x.shape[-2:]), generator=g).to(device))
     else:
         x_in = x
-    recon = net(x_in, yy)[0].float()
+    recon = net.decode(net.encode(x_in, yy)[0], yy).float()  # the mean reconstruction
     rows = []
     for i in range(0, k, 8):  # originals (or the noisy inputs) and reconstructions in alternate rows of 8
         rows += [x_in[i:i + 8], recon[i:i + 8]]
