@@ -131,18 +131,27 @@ class FidProbe:
         from vislab.core.dist import env_info
         from vislab.metrics.generative import GenerativeMetrics
 
-        m = GenerativeMetrics(kid_subsets=20, kid_subset_size=min(500, self.n))
-        if self.real is None:
-            self.real = [self.extractor(b.x)[0].cpu() for b in stream.epoch(0) if len(b)]
-        for f in self.real:
-            m.update_real(f)
+        if self.real is None:  # the validation images' features, once
+            self.real = _in_order([(b.index, self.extractor(b.x)[0].cpu()) for b in stream.epoch(0) if len(b)])
         d = env_info()
         idx = torch.arange(self.n)[d.rank::d.world]  # this process's share of the fixed samples
-        for chunk in idx.split(256):
-            m.update_fake(self.extractor(draw(chunk))[0].cpu())
-        m.sync()
+        fake = _in_order([(chunk, self.extractor(draw(chunk))[0].cpu()) for chunk in idx.split(256)])
+        m = GenerativeMetrics(kid_subsets=20, kid_subset_size=min(500, self.n))
+        m.update_real(self.real)
+        m.update_fake(fake)  # already every process's, in order: no sync
         r = m.compute()
         return {"fid": r["fid"], "kid": r["kid"]}
+
+
+def _in_order(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Features of every process, sorted by their global index: the same rows in the same order whatever the number of
+    processes (KID's seeded subsets then pick the same samples)."""
+    from vislab.core.dist import all_gather_list
+
+    pairs = all_gather_list(pairs)
+    index = torch.cat([i.reshape(-1).cpu() for i, _ in pairs])
+    feats = torch.cat([f for _, f in pairs])
+    return feats[index.argsort()]
 
 
 # --------------------------------------------------------------------------------------------
