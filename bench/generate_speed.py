@@ -49,7 +49,7 @@ def vislab_throughput(src: ImageSource, batch: int, epochs: int, precision: str,
     prec = resolve_precision(precision, dev)
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "checkpoints").mkdir()
-        tr = Trainer(cfg, GanTask("gan", z_dim=64), device=dev, precision=prec, run_dir=Path(d), progress="off", tensorboard=False)
+        tr = Trainer(cfg, GanTask("gan"), device=dev, precision=prec, run_dir=Path(d), progress="off", tensorboard=False)
         tr.progress.enabled = False
         m = tr.prepare(models(src.size[0], width))
         stream = GenStream(src, batch, train=True, noise={"z": ("normal", (2, 64)), "u": ("uniform", ())}, channels_last=prec.channels_last)

@@ -29,15 +29,10 @@ from vislab.metrics.embedding import EmbeddingMetrics
 from vislab.models.registry import MODELS
 from vislab.tasks.base import TrainJob, check_all
 from vislab.tasks.embed.config import EmbedConfig, EmbedModelConfig
-from vislab.tasks.shared.model import check_input_size, resolve_stem
+from vislab.tasks.shared.model import check_input_size, resolve_stem, unwrap
 
 TASK = "embed"
 EUCLIDEAN_LOSSES = ("softmax", "center", "contrastive", "triplet")  # the others compare directions (cosine)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DDP wrapper (or the model)."""
-    return getattr(model, "module", model)
 
 
 class EmbedTask:

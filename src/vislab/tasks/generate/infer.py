@@ -230,11 +230,20 @@ def interpolate(cfg: InterpolateConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # reconstruct / denoise
 # --------------------------------------------------------------------------------------------
-def _default_split(state: dict[str, Any], split: str = "val"):
+def _run_splits(state: dict[str, Any]):
+    """The run's train / val images, loaded as training loaded them."""
     dcfg = C.from_dict(GenDataConfig, state["config"]["data"])
-    splits = load_gen_data(dataclasses.replace(dcfg, img_size=state["img_size"][0]))
-    src = getattr(splits, split) if getattr(splits, split) is not None and len(getattr(splits, split)) else splits.train
-    return src
+    return load_gen_data(dataclasses.replace(dcfg, img_size=state["img_size"][0]))
+
+
+def _split_of(splits, split: str = "val"):
+    """``split`` of ``splits``, or the training images when it is empty."""
+    src = getattr(splits, split)
+    return src if src is not None and len(src) else splits.train
+
+
+def _default_split(state: dict[str, Any], split: str = "val"):
+    return _split_of(_run_splits(state), split)
 
 
 def _inputs(inputs: list[str], state: dict[str, Any], limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
@@ -378,7 +387,8 @@ def evaluate(cfg: GenEvalConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_folder(state) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"n": cfg.n, "preset": state["preset"]}
-    src = _default_split(state, cfg.real)
+    splits = _run_splits(state)
+    src = _split_of(splits, cfg.real)
     if state["kind"] in AUTOENCODERS:
         result.update(_reconstruction_numbers(model, state, src, dev, cfg.batch_size))
     spec = _extractor_spec(cfg, state)
@@ -399,7 +409,7 @@ def evaluate(cfg: GenEvalConfig) -> dict[str, Any]:
         scores = m.compute()
         noise = torch.rand(fake.shape, generator=torch.Generator().manual_seed(cfg.seed + 1)) * 2 - 1
         scores["noise_fid"] = fid(fr, _features(extractor, noise, cfg.batch_size, "eval: noise baseline")[0])
-        other = _default_split(state, "train" if cfg.real == "val" else "val")  # the floor: real images against real images
+        other = _split_of(splits, "train" if cfg.real == "val" else "val")  # the floor: real images against real images
         pick = torch.randperm(len(other), generator=torch.Generator().manual_seed(cfg.seed + 2))[: min(len(other), cfg.n)]
         fo, po = _features(extractor, scale(torch.stack([other.get(int(i)) for i in pick])), cfg.batch_size, "eval: real baseline")
         scores["real_fid"] = fid(fr, fo)

@@ -33,11 +33,13 @@ from vislab.core.dist import all_reduce_sum
 from vislab.core.errors import ConfigError, DataError
 from vislab.data.classify.source import use_fast_path
 from vislab.data.generate import GenBatch, GenStream, default_augment, load_gen_data
+from vislab.engine.evaluate import eval_mode
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import LAST, Callback, FitResult, OptimizerSpec, StepContext, Trainer
 from vislab.tasks.base import TrainJob, check_all
 from vislab.tasks.generate.config import PRESETS, GenConfig, GenModelConfig, Preset
-from vislab.tasks.shared.model import build_registered
+from vislab.report.history import read_metrics_csv, write_metrics_csv
+from vislab.tasks.shared.model import build_registered, unwrap
 
 TASK = "generate"
 UNCONDITIONAL = {"cvae": "vae", "cgan": "dcgan", "cddpm": "ddpm"}
@@ -122,10 +124,12 @@ class FidProbe:
         self.extractor = load_extractor(spec, device)
         self.n, self.device = n, device
         self.real: list[torch.Tensor] | None = None
+        self.state: dict[str, Any] = {}  # the run's checkpoint facts (kind, sizes, classes, guidance): set by setup
 
-    def __call__(self, draw, stream: GenStream) -> dict[str, float]:
+    def __call__(self, models: Any, stream: GenStream) -> dict[str, float]:
+        """The numbers of ``models`` (the evaluation view: EMA weights where there are some)."""
         with torch.autocast(self.device.type, enabled=False):  # the features in fp32, as `eval` computes them
-            return self._measure(draw, stream)
+            return self._measure(lambda idx: fixed_samples(models, self.state, idx, self.n, self.device), stream)
 
     def _measure(self, draw, stream: GenStream) -> dict[str, float]:
         from vislab.core.dist import env_info
@@ -209,9 +213,9 @@ class GanTask:
                    "loss_g": "the generator G"}
 
     def __init__(self, loss: str = "gan", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0, conditional: bool = False,
-                 probe: FidProbe | None = None, z_dim: int = 64):
+                 probe: FidProbe | None = None):
         self.loss, self.n_critic, self.clip, self.gp_weight, self.conditional = loss, n_critic, clip, gp_weight, conditional
-        self.probe, self.z_dim = probe, z_dim
+        self.probe = probe
         self.monitor = "val_fid" if probe is not None else LAST
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
@@ -264,15 +268,7 @@ class GanTask:
         return stats
 
     def evaluate(self, models: dict[str, nn.Module], stream: GenStream, epoch: int) -> dict[str, float]:
-        G = models["G"]
-        dev = next(G.parameters()).device
-        n_cls = getattr(G, "num_classes", 0)
-
-        def draw(idx: torch.Tensor) -> torch.Tensor:
-            z = fixed_normal(self.probe.n, (self.z_dim,))[idx].to(dev)
-            return G(z, (idx % n_cls).to(dev) if n_cls else None).float()
-
-        return self.probe(draw, stream)
+        return self.probe(models, stream)
 
 
 class DiffusionTask:
@@ -282,8 +278,8 @@ class DiffusionTask:
     shown = ("val_loss", "val_fid")
     stat_owners = {"loss": "the denoising U-Net"}
 
-    def __init__(self, conditional: bool = False, cfg_drop: float = 0.1, probe: FidProbe | None = None, guidance: float = 3.0):
-        self.conditional, self.cfg_drop, self.probe, self.guidance = conditional, cfg_drop, probe, guidance
+    def __init__(self, conditional: bool = False, cfg_drop: float = 0.1, probe: FidProbe | None = None):
+        self.conditional, self.cfg_drop, self.probe = conditional, cfg_drop, probe
         if probe is not None:
             self.monitor = "val_fid"
 
@@ -308,27 +304,26 @@ class DiffusionTask:
 
         out = run_eval(self, model, stream, None, epoch).compute()
         if self.probe is not None:
-            net = unwrap(model)
-            n_cls = net.num_classes
-
-            def draw(idx: torch.Tensor) -> torch.Tensor:
-                dev = next(net.parameters()).device
-                noise = fixed_normal(self.probe.n, (net.in_chans, net.img_size, net.img_size))[idx].to(dev)
-                y = (idx % n_cls).to(dev) if n_cls else None
-                return net.sample(len(idx), steps=min(20, net.timesteps), sampler="ddim", noise=noise, y=y,
-                                  guidance=self.guidance if n_cls else 1.0).float()
-
-            out.update(self.probe(draw, stream))
+            out.update(self.probe(model, stream))
         return out
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
 
 
 def fixed_normal(n: int, shape: tuple[int, ...], seed: int = FIXED_NOISE_SEED) -> torch.Tensor:
     """The same ``(n, *shape)`` standard normal noise every time (its own generator)."""
     return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+def fixed_samples(models: Any, state: dict[str, Any], idx: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
+    """Samples ``idx`` of the ``n`` fixed-noise samples of a GAN or diffusion model (diffusion: 20 DDIM steps), the
+    classes in turn for conditional models: the snapshots, the report's grid and the per-epoch FID draw the same ones."""
+    n_cls = state["num_classes"] if state["conditional"] else 0
+    y = (idx % n_cls).to(device) if n_cls else None
+    if state["kind"] == "gan":
+        return unwrap(models["G"])(fixed_normal(n, (state["z_dim"],))[idx].to(device), y).float()
+    net = unwrap(models)
+    c, s = state["channels"], state["img_size"][0]
+    return net.sample(len(idx), steps=min(20, net.timesteps), sampler="ddim", noise=fixed_normal(n, (c, s, s))[idx].to(device), y=y,
+                      guidance=state["guidance"] if n_cls else 1.0).float()
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,9 +440,9 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
     if m.fid_extractor and probe is None:
         raise ConfigError(f"--fid-extractor: expected a GAN or diffusion model (autoencoders are monitored by their loss), got --model {m.model}")
     if r["kind"] == "gan":
-        hooks: Any = GanTask(r["loss"], r["n_critic"], m.clip, m.gp_weight, r["conditional"], probe, r["z_dim"])
+        hooks: Any = GanTask(r["loss"], r["n_critic"], m.clip, m.gp_weight, r["conditional"], probe)
     elif r["kind"] == "diffusion":
-        hooks = DiffusionTask(r["conditional"], m.cfg_drop, probe, m.guidance)
+        hooks = DiffusionTask(r["conditional"], m.cfg_drop, probe)
     else:
         hooks = AETask(r["kind"], r["conditional"], m.beta, m.recon_loss, r["corrupt"], m.corrupt_level)
     spec = noise_spec(r, tr.channels, size, m.timesteps)
@@ -460,6 +455,8 @@ def setup(cfg: GenConfig, ctx: WorkerContext) -> GenJob:
                   "classes": tr.classes, "num_classes": len(tr.classes), "img_size": [size, size], "channels": tr.channels,
                   "z_dim": r["z_dim"] if r["kind"] != "diffusion" else 0, "corrupt": r["corrupt"], "corrupt_level": m.corrupt_level,
                   "guidance": m.guidance, "loss": r["loss"] if r["kind"] == "gan" else (m.recon_loss if r["kind"] != "diffusion" else "eps-mse"), "dataset": tr.name, "config": C.to_dict(cfg)}
+    if probe is not None:
+        probe.state = ckpt_state
     n_val = len(splits.val) if has_val else 0
     what = {"gan": f"{r['loss']} loss, {r['n_critic']} critic step(s) per generator step", "diffusion": f"{m.timesteps} steps, {m.schedule} schedule",
             "ae": f"{m.recon_loss} reconstruction" + (f", {r['corrupt']} corruption {m.corrupt_level:g}" if r["corrupt"] != "none" else ""),
@@ -494,16 +491,14 @@ class GenJob(TrainJob):
     snapshot_every: int = 0
     last_step: int = 0
     dynamics: list[dict[str, float]] = field(default_factory=list)
-    final_metrics: dict[str, float] = field(default_factory=dict)
 
     def configure(self, trainer: Trainer, model: Any) -> None:
         self.models = model
-        self.trainer = trainer
         path = self.ctx.run_dir / "dynamics.csv"
         last = self.ctx.run_dir / "checkpoints" / "last.json"
         if path.is_file() and last.is_file():  # a resumed run: the steps up to its checkpoint (a kill may have come after)
             step = json.loads(last.read_text()).get("step", 0)
-            self.dynamics = [d for d in read_dynamics(path) if d["step"] <= step]
+            self.dynamics = [d for d in read_metrics_csv(path) if d["step"] <= step]
 
     # -- during training ---------------------------------------------------------------------
     def on_step(self, step: int, means: dict[str, float]) -> None:
@@ -511,7 +506,7 @@ class GenJob(TrainJob):
         if self.kind == "gan":
             self.dynamics.append({"step": step, **{k[len("train_"):]: v for k, v in means.items()}})
             if step % len(self.train) == 0:  # the epoch's last step: written before its checkpoint (a kill between the
-                write_dynamics(self.ctx.run_dir / "dynamics.csv", self.dynamics)  # two is trimmed at resume)
+                write_metrics_csv(self.ctx.run_dir / "dynamics.csv", self.dynamics)  # two is trimmed at resume)
         if self.snapshot_every > 0 and step % self.snapshot_every == 0:
             self.snapshot(step)
 
@@ -519,7 +514,7 @@ class GenJob(TrainJob):
         """A grid of the current model's pictures of fixed noise (autoencoders: reconstructions of fixed val images)."""
         from vislab.tasks.generate.report import save_grid
 
-        with torch.no_grad(), _eval(self.models):
+        with torch.no_grad(), eval_mode(self.models):
             imgs = pictures(self.models, self.kind, self.ckpt_state, self.splits, 64, self.ctx.device)
         dest = self.ctx.run_dir / "snapshots" / f"step_{step:06d}.png"
         dest.parent.mkdir(exist_ok=True)
@@ -534,47 +529,25 @@ class GenJob(TrainJob):
         if self.val is not None and self.kind in ("ae", "vae"):
             from vislab.engine.evaluate import run_eval
 
-            self.final_metrics = run_eval(self.hooks, self.best, self.val, self.ctx.precision).compute()
-            trainer.progress.log("best checkpoint on val: " + "  ".join(f"{k} {v:.4f}" for k, v in self.final_metrics.items()))
-            out = {f"final_val_{k}": v for k, v in self.final_metrics.items()}
+            final = run_eval(self.hooks, self.best, self.val, self.ctx.precision).compute()
+            trainer.progress.log("best checkpoint on val: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
+            out = {f"final_val_{k}": v for k, v in final.items()}
         return out
 
     def report(self, trainer: Trainer, model: Any, result: FitResult, final: dict[str, Any]) -> None:
         from vislab.tasks.generate.report import write_training_report
 
-        with torch.no_grad(), _eval(self.best):
+        with torch.no_grad(), eval_mode(self.best):
             imgs = pictures(self.best, self.kind, self.ckpt_state, self.splits, 64, self.ctx.device)
         write_training_report(self.ctx.run_dir, result, final, imgs, self.kind, self.dynamics)
 
 
-class _eval:
-    """Models in eval mode for a ``with`` block, their modes restored after."""
-
-    def __init__(self, models: Any):
-        self.mods = list(models.values()) if isinstance(models, dict) else [models]
-
-    def __enter__(self):
-        self.modes = [m.training for m in self.mods]
-        for m in self.mods:
-            m.eval()
-
-    def __exit__(self, *exc):
-        for m, was in zip(self.mods, self.modes, strict=True):
-            m.train(was)
-
-
 def pictures(models: Any, kind: str, state: dict[str, Any], splits: Any, n: int, device: torch.device) -> torch.Tensor:
-    """What a snapshot shows: samples of fixed noise (GANs, VAEs, diffusion: 20 DDIM steps), reconstructions of the
-    first validation images beside them (autoencoders: originals and reconstructions in alternate rows)."""
-    n_cls = state["num_classes"] if state["conditional"] else 0
-    y = (torch.arange(n) % n_cls).to(device) if n_cls else None
-    if kind == "gan":
-        return unwrap(models["G"])(fixed_normal(n, (state["z_dim"],)).to(device), y).float()
+    """What a snapshot shows: samples of fixed noise (GANs, diffusion: :func:`fixed_samples`), or reconstructions of
+    the first validation images (autoencoders: originals, or their noisy versions, and reconstructions in alternate rows)."""
+    if kind in ("gan", "diffusion"):
+        return fixed_samples(models, state, torch.arange(n), n, device)
     net = unwrap(models)
-    if kind == "diffusion":
-        c, s = state["channels"], state["img_size"][0]
-        return net.sample(n, steps=min(20, net.timesteps), sampler="ddim", noise=fixed_normal(n, (c, s, s)).to(device), y=y,
-                          guidance=state["guidance"] if n_cls else 1.0).float()
     src = splits.val if splits.val is not None and len(splits.val) else splits.train
     from vislab.data.generate import scale
 
@@ -604,7 +577,7 @@ def save_latents(model: nn.Module, src: Any, state: dict[str, Any], path, device
 
     net = unwrap(model)
     mus = []
-    with torch.no_grad(), _eval(net):
+    with torch.no_grad(), eval_mode(net):
         for idx in torch.arange(len(src)).split(256):
             x = scale(torch.stack([src.get(int(i)) for i in idx])).to(device)
             mus.append(net.encode(x, src.labels[idx].to(device) if state["conditional"] else None)[0].float().cpu())
@@ -614,20 +587,3 @@ def save_latents(model: nn.Module, src: Any, state: dict[str, Any], path, device
     chol = torch.linalg.cholesky(cov.reshape(z.shape[1], z.shape[1]))
     with atomic_path(path) as tmp:
         save_file({"mean": mean.float().contiguous(), "chol": chol.float().contiguous()}, str(tmp))
-
-
-def write_dynamics(path, rows: list[dict[str, float]]) -> None:
-    from vislab.core.io import atomic_write_text
-
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    lines = [",".join(keys)] + [",".join(f"{r[k]:.6g}" if k in r else "" for k in keys) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def read_dynamics(path) -> list[dict[str, float]]:
-    lines = [ln for ln in open(path).read().splitlines() if ln]
-    if not lines:
-        return []
-    keys = lines[0].split(",")
-    return [{k: float(v) for k, v in zip(keys, ln.split(","), strict=False) if v != ""} for ln in lines[1:]]
-

@@ -81,3 +81,8 @@ def load_for_inference(checkpoint: str, task: str, device: str = "auto", precisi
     if prec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model, state, dev, prec
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP wrapper (or the model)."""
+    return getattr(model, "module", model)
