@@ -39,6 +39,8 @@ def lr_factor(step: int, total: int, steps_per_epoch: int, cfg: TrainConfig) -> 
     * cosine: half-cosine from 1 to ``min_lr_ratio``;
     * onecycle: linear up over the first 25% (or the warmup), then linear down to ``min_lr_ratio``
       (the triangular one-cycle that fast CIFAR training uses);
+    * linear: 1 for the first half of the steps after the warmup, then linear down to ``min_lr_ratio`` (the ``n_epochs``
+      + ``n_epochs_decay`` policy of pix2pix and CycleGAN);
     * step: times ``gamma`` every ``step_size`` epochs; constant: 1.
     """
     total = max(1, total)
@@ -54,6 +56,9 @@ def lr_factor(step: int, total: int, steps_per_epoch: int, cfg: TrainConfig) -> 
     if cfg.scheduler == "cosine":
         t = (step - warm) / max(1, total - warm)
         return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    if cfg.scheduler == "linear":
+        half = warm + (total - warm) // 2
+        return 1.0 if step < half else lo + (1 - lo) * max(0.0, (total - step) / max(1, total - half))
     if cfg.scheduler == "step":
         return cfg.gamma ** ((step // max(1, steps_per_epoch)) // max(1, cfg.step_size))
     return 1.0

@@ -106,7 +106,7 @@ class Callback:
 
 
 LAST = "last"  # --monitor last: the best checkpoint is the latest (a GAN's losses do not say which epoch is best)
-MINIMISED = ("loss", "error", "mmd", "swd", "fid", "kid", "lpips", "distance")  # metric names where lower is better
+MINIMISED = ("loss", "error", "mmd", "swd", "fid", "kid", "lpips", "distance", "l1", "mse")  # metric names where lower is better
 
 
 def monitor_mode(name: str) -> str:
