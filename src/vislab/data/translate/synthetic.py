@@ -45,14 +45,14 @@ def _draw(canvas: np.ndarray, kind: str, cx: float, cy: float, r: float, angle: 
         cv2.polylines(canvas, [pts], True, colour, thickness, cv2.LINE_AA, 4)
 
 
-def _layout(rng: np.random.Generator, size: int, count: int) -> list[tuple[str, float, float, float, float]]:
-    """Shapes that do not overlap: (kind, cx, cy, r, angle)."""
+def _layout(rng: np.random.Generator, size: int, count: int, r_range: tuple[float, float] = (0.14, 0.26)) -> list[tuple[str, float, float, float, float]]:
+    """Shapes that do not overlap: (kind, cx, cy, r, angle), radii a share ``r_range`` of the image side."""
     kinds = list(KIND_COLOURS)
     placed: list[tuple[str, float, float, float, float]] = []
     for _ in range(count * 20):
         if len(placed) == count:
             break
-        r = rng.uniform(0.14, 0.26) * size
+        r = rng.uniform(*r_range) * size
         cx, cy = rng.uniform(r + 1, size - r - 1, 2)
         if all(np.hypot(cx - p[1], cy - p[2]) > r + p[3] + 2 for p in placed):
             placed.append((kinds[rng.integers(3)], cx, cy, r, rng.uniform(0, 2 * np.pi)))
@@ -64,9 +64,9 @@ def edges2shapes(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     rng = np.random.default_rng(seed)
     a = np.full((n, size, size, 3), 255, np.uint8)
     b = np.zeros((n, size, size, 3), np.uint8)
-    thick = max(1, size // 48)
+    thick = max(1, size // 32)
     for i in range(n):
-        for kind, cx, cy, r, ang in _layout(rng, size, int(rng.integers(1, 4))):
+        for kind, cx, cy, r, ang in _layout(rng, size, int(rng.integers(1, 3)), (0.18, 0.32)):
             _draw(a[i], kind, cx, cy, r, ang, (0, 0, 0), fill=False, thickness=thick)
             _draw(b[i], kind, cx, cy, r, ang, KIND_COLOURS[kind], fill=True)
     return a, b

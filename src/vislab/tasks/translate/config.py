@@ -54,6 +54,8 @@ class TranslateModelConfig:
     d_layers: int = opt(3, "PatchGAN's stride-2 layers (3: the 70 x 70 PatchGAN; 1: 16 x 16, 0: a per-pixel critic)")
     # super-resolution / denoising
     scale: int = opt(2, "super-resolution factor", choices=(2, 3, 4))
+    global_skip: bool = opt(True, "srresnet / edsr / srgan: add the bicubic upscale of the input to the output (VDSR, Real-ESRGAN's compact net): "
+                                  "trains in minutes; --no-global-skip: the papers' exact models")
     degrade: str = opt("bicubic", "super-resolution inputs: bicubic downscaling, or realesrgan (blur, resize, noise, JPEG)", choices=("bicubic", "realesrgan"))
     noise: str = opt("gaussian", "denoising: gaussian, poisson or jpeg", choices=("gaussian", "poisson", "jpeg"))
     noise_level: float = opt(25.0, "denoising: std on the 0..255 scale (gaussian), peak photons (poisson), JPEG quality (jpeg); 0: a random level per image (blind)")

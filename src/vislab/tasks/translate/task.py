@@ -23,10 +23,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vislab.core import config as C
-from vislab.core.errors import ConfigError, DataError
+from vislab.core.errors import ConfigError
 from vislab.data.translate import TranslateData, load_translate_data
 from vislab.data.translate.stream import Maker, PairStream, TBatch, lab_pair, lab_to_image
 from vislab.engine.evaluate import eval_mode
@@ -325,7 +324,8 @@ def nets(m: TranslateModelConfig, ca: int, cb: int, crop: int) -> dict[str, list
     elif g == "srcnn":
         out["G"] = [g, {"in_chans": ca, "scale": m.scale}]
     elif g in ("srresnet", "edsr"):
-        out["G"] = [g, {"in_chans": ca, "scale": m.scale, "width": w, "n_blocks": m.blocks or 16, **({"norm": norm} if g == "srresnet" else {})}]
+        out["G"] = [g, {"in_chans": ca, "scale": m.scale, "width": w, "n_blocks": m.blocks or 16, "global_skip": m.global_skip,
+                        **({"norm": norm} if g == "srresnet" else {})}]
     else:  # dncnn
         out["G"] = [g, {"in_chans": ca, "depth": m.blocks or 17, "width": w, "norm": norm}]
     if r["d"]:
