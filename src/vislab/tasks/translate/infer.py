@@ -133,7 +133,7 @@ def _read(path: Path, channels: int) -> torch.Tensor:
     from vislab.core.io import read_image
 
     a = read_image(path, "L" if channels == 1 else "RGB")
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255
+    return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255
 
 
 def _write(x01: torch.Tensor, path: Path) -> None:
