@@ -153,51 +153,28 @@ def ssim(a: Tensor, b: Tensor, data_range: float = 1.0, y_channel: bool = False,
 # CIE L*a*b*
 # --------------------------------------------------------------------------------------------
 # sRGB (linear) -> XYZ and the D65 2° white, as skimage.color.
-_XYZ_FROM_RGB = torch.tensor([[0.412453, 0.357580, 0.180423],
-                              [0.212671, 0.715160, 0.072169],
-                              [0.019334, 0.119193, 0.950227]], dtype=torch.float64)
-_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
-_WHITE_D65 = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
-
-
-def _apply(m: Tensor, x: Tensor) -> Tensor:
-    """A 3 x 3 colour matrix applied to the channels of ``(B, 3, H, W)``."""
-    return torch.einsum("ij,bjhw->bihw", m.to(x.device, x.dtype), x)
-
-
 def rgb_to_lab(x: Tensor) -> Tensor:
-    """sRGB in [0, 1] (D65, sRGB companding) to CIE L*a*b*: L in [0, 100], a and b roughly in [-110, 110].
+    """sRGB in [0, 1] (D65) to CIE L*a*b* in fp32 outside autocast: :func:`vislab.ops.color.rgb_to_lab`
+    (``skimage.color.rgb2lab``'s formulas; differentiable, the piecewise branches are clamped)."""
+    from vislab.ops.color import rgb_to_lab as _rgb_to_lab
 
-    The formulas and constants of ``skimage.color.rgb2lab`` (to about 1e-4 in fp32); differentiable (the branches
-    of the piecewise functions are clamped, so no NaN gradients).
-    """
     _check_images("rgb_to_lab", x)
     if x.shape[1] != 3:
         raise ShapeError("rgb_to_lab", "(B, 3, H, W) RGB", tuple(x.shape))
     with torch.autocast(x.device.type, enabled=False):
-        x = _fp(x)
-        lin = torch.where(x > 0.04045, ((x.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4), x / 12.92)
-        t = _apply(_XYZ_FROM_RGB, lin) / _WHITE_D65.to(x.device, x.dtype).view(1, 3, 1, 1)
-        f = torch.where(t > 0.008856, t.clamp_min(0.008856).pow(1 / 3), 7.787 * t + 16 / 116)
-        fx, fy, fz = f.unbind(1)
-        return torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), 1)
+        return _rgb_to_lab(_fp(x))
 
 
 def lab_to_rgb(lab: Tensor) -> Tensor:
-    """CIE L*a*b* (D65) to sRGB, clamped to [0, 1]: the inverse of :func:`rgb_to_lab`, as ``skimage.color.lab2rgb``
-    (which also clips a negative Z to 0 first). Differentiable inside the gamut."""
+    """CIE L*a*b* (D65) to sRGB clamped to [0, 1], in fp32 outside autocast: :func:`vislab.ops.color.lab_to_rgb`
+    (``skimage.color.lab2rgb``, which also clips a negative Z to 0 first)."""
+    from vislab.ops.color import lab_to_rgb as _lab_to_rgb
+
     _check_images("lab_to_rgb", lab)
     if lab.shape[1] != 3:
         raise ShapeError("lab_to_rgb", "(B, 3, H, W) Lab", tuple(lab.shape))
     with torch.autocast(lab.device.type, enabled=False):
-        lab = _fp(lab)
-        L, a, b = lab.unbind(1)
-        fy = (L + 16) / 116
-        f = torch.stack((a / 500 + fy, fy, (fy - b / 200).clamp_min(0)), 1)
-        t = torch.where(f > 0.2068966, f.pow(3), (f - 16 / 116) / 7.787)
-        lin = _apply(_RGB_FROM_XYZ, t * _WHITE_D65.to(lab.device, lab.dtype).view(1, 3, 1, 1))
-        rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308).pow(1 / 2.4) - 0.055, 12.92 * lin)
-        return rgb.clamp(0, 1)
+        return _lab_to_rgb(_fp(lab))
 
 
 def ab_error(pred_lab: Tensor, true_lab: Tensor) -> Tensor:

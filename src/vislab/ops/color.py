@@ -40,7 +40,7 @@ __all__ = [
 
 _EPS = 1e-8
 _RGB2XYZ = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
-_WHITE_D65 = (0.950456, 1.0, 1.088754)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)  # CIE D65, 2 degrees (scikit-image; OpenCV rounds to 0.950456, 1.088754)
 
 
 def _rgb(x: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -260,7 +260,7 @@ def lab_to_rgb(x: torch.Tensor, clip: bool = True) -> torch.Tensor:
     check_channels(x, "lab_to_rgb", 3)
     lum, a, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     fy = (lum + 16.0) / 116.0
-    f = torch.cat([fy + a / 500.0, fy, fy - b / 200.0], 1)
+    f = torch.cat([fy + a / 500.0, fy, (fy - b / 200.0).clamp(min=0.0)], 1)  # a negative Z clipped, as skimage
     thr = 6.0 / 29.0
     xyz = torch.where(f > thr, f.clamp(min=thr) ** 3, (f - 16.0 / 116.0) / 7.787)
     xyz = xyz * torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)

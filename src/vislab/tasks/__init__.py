@@ -60,5 +60,5 @@ register_task("detect", "vislab.tasks.detect", "object detection: train | eval |
 register_task("gan2d", "vislab.tasks.gan2d", "a GAN on 2-D points, the two-model example task: train | eval | sample")
 register_task("embed", "vislab.tasks.embed", "metric learning, verification, retrieval: train | eval | embed | index | search | verify | cluster | fewshot | explain | lr-find")
 register_task("generate", "vislab.tasks.generate", "image synthesis (AE, VAE, GANs, diffusion): train | sample | interpolate | reconstruct | denoise | eval | export")
-register_task("translate", "vislab.tasks.translate", "image-to-image: pix2pix, CycleGAN, colorization, super-resolution, denoising: train | eval | predict | export")
+register_task("translate", "vislab.tasks.translate", "image-to-image (pix2pix, CycleGAN, colorization, super-resolution, denoising): train | eval | predict | export")
 register_task("style", "vislab.tasks.style", "neural style transfer: train | transfer | texture | apply")

@@ -72,7 +72,7 @@ class Maker:
 
 def lab_pair(rgb01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Colorization's ``(L / 50 - 1, ab / 110)`` from RGB in ``[0, 1]``."""
-    from vislab.metrics.image_quality import rgb_to_lab
+    from vislab.ops.color import rgb_to_lab
 
     lab = rgb_to_lab(rgb01.float())
     return lab[:, :1] / 50 - 1, lab[:, 1:] / 110
@@ -80,7 +80,7 @@ def lab_pair(rgb01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def lab_to_image(l_in: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """RGB in ``[-1, 1]`` from colorization's scaled L (``[-1, 1]``) and ab (``/ 110``)."""
-    from vislab.metrics.image_quality import lab_to_rgb
+    from vislab.ops.color import lab_to_rgb
 
     lab = torch.cat([(l_in.float() + 1) * 50, ab.float() * 110], 1)
     return lab_to_rgb(lab) * 2 - 1

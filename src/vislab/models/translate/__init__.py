@@ -11,5 +11,4 @@
 * :mod:`~vislab.models.translate.style` -- ``transformer_net`` (Johnson et al., 2016 with instance norm and
   upsample-conv): fast feed-forward style transfer, one or many styles (conditional instance norm, mixable).
 * :mod:`~vislab.models.translate.tiling` -- ``tiled``: run any of them on overlapping tiles of a large image, seamlessly.
-* :mod:`~vislab.models.translate.features` -- the feature networks and losses of neural style transfer.
 """

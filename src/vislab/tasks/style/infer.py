@@ -71,7 +71,7 @@ def _write_outputs(out: Path, r: Any, stem: str, frames: list[tuple[int, np.ndar
 
 def transfer(cfg: TransferConfig) -> dict[str, Any]:
     """Restyle CONTENT with STYLE by optimising the image (see :func:`vislab.tasks.style.gatys.transfer`)."""
-    from vislab.models.translate.features import load_feature_net
+    from vislab.tasks.shared.features import load_feature_net
     from vislab.tasks.style import gatys
 
     for p, what in ((cfg.content, "content image"), (cfg.style, "style image")):
@@ -95,7 +95,7 @@ def transfer(cfg: TransferConfig) -> dict[str, Any]:
 
 def texture(cfg: TextureConfig) -> dict[str, Any]:
     """A new texture from noise with STYLE's Gram statistics (see :func:`vislab.tasks.style.gatys.texture`)."""
-    from vislab.models.translate.features import load_feature_net
+    from vislab.tasks.shared.features import load_feature_net
     from vislab.tasks.style import gatys
 
     if not Path(cfg.style).is_file():
@@ -147,7 +147,7 @@ def apply(cfg: ApplyConfig) -> dict[str, Any]:
     import cv2
 
     from vislab.core.progress import Tracker
-    from vislab.models.translate.features import resize_to
+    from vislab.tasks.shared.features import resize_to
     from vislab.tasks.shared.inputs import expand_inputs
     from vislab.tasks.shared.model import load_for_inference
     from vislab.core.io import IMAGE_EXTENSIONS

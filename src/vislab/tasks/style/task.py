@@ -37,7 +37,7 @@ TASK = "style"
 def read_image(path: str | Path, max_side: int = 0) -> torch.Tensor:
     """An image file as ``(1, 3, H, W)`` in [-1, 1] (gray files repeated to 3 channels), its longer side at most ``max_side``."""
     from vislab.core.io import read_image as _read
-    from vislab.models.translate.features import resize_to
+    from vislab.tasks.shared.features import resize_to
 
     a = _read(path, "RGB")
     x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().contiguous() / 127.5 - 1
@@ -57,7 +57,7 @@ class StyleLosses:
     """The per-sample content, style and TV losses of restyled images against their content and the style Grams."""
 
     def __init__(self, net: nn.Module, styles: torch.Tensor | list[torch.Tensor], content_layers: list[str], style_layers: list[str]):
-        from vislab.models.translate.features import gram
+        from vislab.tasks.shared.features import gram
 
         self.net, self.c_layers, self.s_layers = net, content_layers, style_layers
         with torch.no_grad():
@@ -65,7 +65,7 @@ class StyleLosses:
         self.grams = {k: torch.stack([g[k] for g in grams]) for k in style_layers}  # (n_styles, C, C) per layer
 
     def __call__(self, out: torch.Tensor, content: torch.Tensor, style_idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        from vislab.models.translate.features import gram
+        from vislab.tasks.shared.features import gram
 
         f_out = self.net(out.float(), self.c_layers + self.s_layers)
         with torch.no_grad():
@@ -132,7 +132,7 @@ def _layers(net: Any, text: str, default: list[str], what: str) -> list[str]:
 
 
 def setup(cfg: StyleConfig, ctx: WorkerContext) -> StyleJob:
-    from vislab.models.translate.features import load_feature_net, min_size
+    from vislab.tasks.shared.features import load_feature_net, min_size
 
     tc, dist, m, d = cfg.train, ctx.dist, cfg.model, cfg.data
     data = load_translate_data(d, "single", want_channels=3)
@@ -175,7 +175,7 @@ def setup(cfg: StyleConfig, ctx: WorkerContext) -> StyleJob:
 def style_grid(model: nn.Module, content: torch.Tensor, styles: list[torch.Tensor], n_styles: int) -> tuple[torch.Tensor, int]:
     """A grid: the first row the style images (a blank first cell), then per content image the image and its outputs
     in each style; returns ``(images, per row)``."""
-    from vislab.models.translate.features import resize_to
+    from vislab.tasks.shared.features import resize_to
 
     s = content.shape[-1]
     thumbs = [resize_to(st.to(content.device), (s, s)).clamp(-1, 1) for st in styles]

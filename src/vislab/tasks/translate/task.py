@@ -77,16 +77,16 @@ class Perceptual:
     """Per-sample mean L1 distance of ``--features`` activations (frozen network) at its content layers."""
 
     def __init__(self, spec: str, device: torch.device):
-        from vislab.models.translate.features import load_feature_net
+        from vislab.tasks.shared.features import load_feature_net
 
         self.net = load_feature_net(spec, device=device)
         self.layers = list(self.net.default_content)
         self.name, self.note = self.net.name, getattr(self.net, "note", "")
 
     def __call__(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        fo = self.net(out.float())
+        fo = self.net(out.float(), self.layers)  # stops at the last content layer
         with torch.no_grad():
-            ft = self.net(target.float())
+            ft = self.net(target.float(), self.layers)
         return sum(per_sample((fo[k] - ft[k]).abs()) for k in self.layers)
 
 
