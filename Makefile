@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/time_to_accuracy.py
 	$(PY) bench/generate_speed.py
 	$(PY) bench/sr_speed.py
+	$(PY) bench/style_speed.py
 	$(PY) bench/search_speed.py --n 100000   # the 1,000,000-vector run of docs/embed.md: --n 1000000
 
 clean:

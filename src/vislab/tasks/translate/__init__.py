@@ -49,6 +49,8 @@ def _show_eval(cfg: TranslateEvalConfig, r: dict[str, Any]) -> list[str]:
             lines.append(f"Y channel: PSNR {r['psnr_y']:.2f} dB (bicubic {r['base_psnr_y']:.2f})  SSIM {r['ssim_y']:.4f} (bicubic {r['base_ssim_y']:.4f})")
         elif r["make"] == "denoise":
             lines.append(f"noisy input: PSNR {r['base_psnr']:.2f} dB  SSIM {r['base_ssim']:.4f}")
+        elif "base_l1" in r:
+            lines.append(f"the input as the output: PSNR {r['base_psnr']:.2f} dB  L1 {r['base_l1']:.4f}")
         elif r["make"] == "colorize":
             lines.append(f"ab error {r['ab_error']:.2f} (mean-colour baseline {r.get('base_ab_error', float('nan')):.2f})  "
                          f"colourfulness {r['colorfulness']:.1f} (originals {r['colorfulness_target']:.1f})")

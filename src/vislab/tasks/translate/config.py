@@ -74,8 +74,8 @@ class TranslateModelConfig:
 
 
 def _train_defaults() -> TrainConfig:
-    # Adam(2e-4, beta1 0.5): pix2pix's and CycleGAN's settings
-    return TrainConfig(epochs=10, optimizer="adam", lr=2e-4, momentum=0.5, weight_decay=0.0, scheduler="constant")
+    # Adam(2e-4, beta1 0.5) and the LR constant for the first half, then linearly to 0: pix2pix's and CycleGAN's settings
+    return TrainConfig(epochs=10, optimizer="adam", lr=2e-4, momentum=0.5, weight_decay=0.0, scheduler="linear")
 
 
 @dataclass

@@ -116,6 +116,8 @@ def pair_metrics(a: torch.Tensor, out: torch.Tensor, b: torch.Tensor, make: str,
                  base_ssim_y=Q.ssim(base, img_b, y_channel=True, crop_border=scale))
     elif make == "denoise":
         m.update(base_psnr=Q.psnr(to01(a), img_b), base_ssim=Q.ssim(to01(a), img_b))
+    elif make == "none" and a.shape[1] == b.shape[1] and a.shape[-2:] == b.shape[-2:]:  # the input as the output
+        m.update(base_l1=per_sample((to01(a) - img_b).abs()), base_psnr=Q.psnr(to01(a), img_b))
     elif make == "colorize":
         lab_o = torch.cat([(a.float() + 1) * 50, out.float().clamp(-1, 1) * 110], 1)
         lab_b = torch.cat([(a.float() + 1) * 50, b.float() * 110], 1)
