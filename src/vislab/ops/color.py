@@ -236,7 +236,7 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
 
     Example:
         >>> import torch
-        >>> [round(v, 2) for v in rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten().tolist()]
+        >>> [round(v, 2) + 0.0 for v in rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten().tolist()]  # + 0.0: no -0.0
         [100.0, 0.0, 0.0]
     """
     check_channels(x, "rgb_to_lab", 3)
