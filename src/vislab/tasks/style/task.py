@@ -10,8 +10,7 @@ style over the epochs and the choice depends only on the data order (resumable, 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,13 @@ from vislab.core import config as C
 from vislab.core.errors import ConfigError, DataError
 from vislab.data.translate import load_translate_data
 from vislab.data.translate.stream import PairStream, TBatch
-from vislab.engine.evaluate import eval_mode
 from vislab.engine.launch import WorkerContext
-from vislab.engine.trainer import Callback, FitResult, Trainer
+from vislab.engine.trainer import Callback
 from vislab.metrics.image_quality import ImageQuality
-from vislab.report.history import read_metrics_csv, write_metrics_csv
-from vislab.tasks.base import TrainJob, check_all
+from vislab.tasks.base import check_all
 from vislab.tasks.shared.model import build_registered, unwrap
 from vislab.tasks.style.config import StyleConfig
+from vislab.tasks.translate.task import TranslateJob
 
 TASK = "style"
 
@@ -187,49 +185,12 @@ def style_grid(model: nn.Module, content: torch.Tensor, styles: list[torch.Tenso
 
 
 @dataclass(kw_only=True)
-class StyleJob(TrainJob):
+class StyleJob(TranslateJob):
+    """A fast-network run: translation's snapshots, per-step losses and report, with each fixed content crop shown
+    in every style."""
+
     styles: list[torch.Tensor]
-    model_ref: Any = None
-    snapshot_every: int = 0
-    dynamics: list[dict[str, float]] = field(default_factory=list)
-    fixed: torch.Tensor | None = None
 
-    def configure(self, trainer: Trainer, model: Any) -> None:
-        self.model_ref = model
-        path, last = self.ctx.run_dir / "dynamics.csv", self.ctx.run_dir / "checkpoints" / "last.json"
-        if path.is_file() and last.is_file():
-            step = json.loads(last.read_text()).get("step", 0)
-            self.dynamics = [r for r in read_metrics_csv(path) if r["step"] <= step]
-        stream = self.val if self.val is not None else self.train
-        self.fixed = next(iter(stream.epoch(0))).a[:4]
-
-    def on_step(self, step: int, means: dict[str, float]) -> None:
-        self.dynamics.append({"step": step, **{k[len("train_"):]: v for k, v in means.items()}})
-        if step % len(self.train) == 0:
-            write_metrics_csv(self.ctx.run_dir / "dynamics.csv", self.dynamics)
-        if self.snapshot_every > 0 and step % self.snapshot_every == 0:
-            from vislab.tasks.generate.report import save_grid
-
-            with torch.no_grad(), eval_mode(self.model_ref):
-                imgs, per_row = style_grid(unwrap(self.model_ref), self.fixed, self.styles, len(self.styles))
-            dest = self.ctx.run_dir / "snapshots" / f"step_{step:06d}.png"
-            dest.parent.mkdir(exist_ok=True)
-            save_grid(imgs, dest, nrow=per_row, label=f"step {step}")
-
-    def finish(self, trainer: Trainer, model: Any, result: FitResult) -> dict[str, Any]:
-        self.test_best(trainer, model, None)
-        if self.val is None:
-            return {}
-        from vislab.engine.evaluate import run_eval
-
-        final = run_eval(self.hooks, self.best, self.val, self.ctx.precision).compute()
-        trainer.progress.log("best checkpoint on val: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
-        return {f"final_val_{k}": v for k, v in final.items()}
-
-    def report(self, trainer: Trainer, model: Any, result: FitResult, final: dict[str, Any]) -> None:
-        from vislab.tasks.translate.report import write_training_report
-
-        with torch.no_grad(), eval_mode(self.best):
-            imgs, per_row = style_grid(self.best, self.fixed, self.styles, len(self.styles))
-        write_training_report(self.ctx.run_dir, result, final, imgs, per_row, "styles (top row); each content image and its restyled versions",
-                              self.dynamics)
+    def pictures(self, model: Any, n: int) -> tuple[torch.Tensor, int, str]:
+        imgs, per_row = style_grid(unwrap(model), self.fixed.a[:4], self.styles, len(self.styles))
+        return imgs, per_row, "styles (top row); each content image and its restyled versions"

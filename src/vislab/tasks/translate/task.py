@@ -478,7 +478,7 @@ def _interleave(cols: list[torch.Tensor]) -> torch.Tensor:
 class TranslateJob(TrainJob):
     """A translation run: input / output / target snapshots and per-step losses during training; pictures after."""
 
-    data: Any
+    data: Any = None
     models: Any = None
     snapshot_every: int = 0
     dynamics: list[dict[str, float]] = field(default_factory=list)
@@ -500,11 +500,15 @@ class TranslateJob(TrainJob):
         if self.snapshot_every > 0 and step % self.snapshot_every == 0:
             self.snapshot(step)
 
+    def pictures(self, models: Any, n: int) -> tuple[torch.Tensor, int, str]:
+        """``(images, per_row, caption)``: input / output / target of ``n`` of the fixed validation images."""
+        return triplets({k: unwrap(v) for k, v in models.items()}, self.ckpt_state, self.fixed, n)
+
     def snapshot(self, step: int) -> None:
         from vislab.tasks.generate.report import save_grid
 
         with torch.no_grad(), eval_mode(self.models):
-            imgs, per_row, _ = triplets({k: unwrap(v) for k, v in self.models.items()}, self.ckpt_state, self.fixed, 4)
+            imgs, per_row, _ = self.pictures(self.models, 4)
         dest = self.ctx.run_dir / "snapshots" / f"step_{step:06d}.png"
         dest.parent.mkdir(exist_ok=True)
         save_grid(imgs, dest, nrow=per_row, label=f"step {step}")
@@ -523,6 +527,6 @@ class TranslateJob(TrainJob):
         from vislab.tasks.translate.report import write_training_report
 
         with torch.no_grad(), eval_mode(self.best):
-            imgs, per_row, caption = triplets(self.best, self.ckpt_state, self.fixed, 8)
+            imgs, per_row, caption = self.pictures(self.best, 8)
         write_training_report(self.ctx.run_dir, result, final, imgs, per_row, caption, self.dynamics)
 
