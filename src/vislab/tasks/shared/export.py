@@ -29,9 +29,11 @@ class ExportConfig:
     atol: float = opt(1e-4, "largest allowed |exported - eager| on the check batch")
 
 
-def export_checkpoint(cfg: ExportConfig, task: str, output_name: str, extra_meta: tuple[str, ...] = ()) -> dict[str, Any]:
+def export_checkpoint(cfg: ExportConfig, task: str, output_name: str, extra_meta: tuple[str, ...] = (),
+                      input_dims: Any = None) -> dict[str, Any]:
     """Export a ``task`` checkpoint (a model taking ``(B, C, H, W)`` images) as ``cfg`` asks, checked
-    against the eager model; ``export.json`` records classes, normalisation, size and ``extra_meta`` state keys."""
+    against the eager model; ``export.json`` records classes, normalisation, size and ``extra_meta`` state keys.
+    ``input_dims(state) -> [C, ...]``: another input shape (video clips: ``[C, T, H, W]``)."""
     from vislab.engine.checkpoint import load_model
 
     model, state = load_model(cfg.checkpoint, task=task)
@@ -39,10 +41,11 @@ def export_checkpoint(cfg: ExportConfig, task: str, output_name: str, extra_meta
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "export"
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, state["channels"], *state["img_size"], generator=g)
+    dims = list(input_dims(state)) if input_dims is not None else [state["channels"], *state["img_size"]]
+    x = torch.randn(2, *dims, generator=g)
     with torch.no_grad():
         ref = model(x)
-    report: dict[str, Any] = {"checkpoint": state["path"], "input": [None, state["channels"], *state["img_size"]]}
+    report: dict[str, Any] = {"checkpoint": state["path"], "input": [None, *dims]}
     formats = ["onnx", "torchscript"] if cfg.format == "all" else [cfg.format]
     for name in track(formats, "export (and check)", "formats"):
         report[name] = _export_onnx(model, x, ref, out / "model.onnx", cfg) if name == "onnx" else _export_torchscript(model, x, ref, out / "model.ts", cfg)
