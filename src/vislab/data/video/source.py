@@ -57,6 +57,13 @@ class VideoSource:
         self._lengths[i] = len(a)
         return a
 
+    def clip(self, i: int, indices: np.ndarray) -> np.ndarray:
+        """Frames ``indices`` of video ``i``: ``(len(indices), H, W, C)`` uint8 (without a cache folder only those are
+        decoded)."""
+        if self.clips is not None:
+            return self.clips[i][indices]
+        return self.cache.clip(self.paths[i], indices, self.size, self.channels == 1)  # type: ignore[index]
+
     def n_frames(self, i: int) -> int:
         """Frame count without decoding (the container's, or the frame folder's files)."""
         if self.clips is not None:
@@ -138,7 +145,12 @@ def resolve_data(cfg: Any) -> tuple[tuple[int, int], int, str]:
     generated = cfg.data in PRESETS
     layout = "generated" if generated else ""
     if not generated:
+        from vislab.core.errors import did_you_mean
         from vislab.data.video.formats import is_kth
+
+        if not Path(cfg.data).exists():
+            raise DataError(f"--data: expected a generated dataset ({', '.join(PRESETS)}) or a folder of videos, got '{cfg.data}' "
+                            f"(no such path){did_you_mean(cfg.data, PRESETS)}")
 
         layout = "kth" if Path(cfg.data).is_dir() and is_kth(cfg.data) else "files"
     side = cfg.img_size or (32 if generated else 112)

@@ -71,7 +71,7 @@ class VideoStream:
 
     def indices(self, v: int, k: int, epoch: int) -> np.ndarray:
         """Frame indices of entry ``(v, k)``: ``(clip_len,)``."""
-        n = len(self.src.frames(v)) if not self.src.in_memory else self.src.n_frames(v)
+        n = self.src.n_frames(v)
         if self.train:
             g = np.random.default_rng([self.seed, epoch, v])
             return sample(self.sampling if self.sampling != "dense" else "random", n, self.clip_len, self.stride, 1, g, pad=self.pad)[0]
@@ -82,7 +82,7 @@ class VideoStream:
     def _load(self, entry: tuple[int, int], epoch: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         v, k = entry
         idx = self.indices(v, k, epoch)
-        clip = np.asarray(self.src.frames(v)[idx])  # (T, H, W, C)
+        clip = np.asarray(self.src.clip(v, idx))  # (T, H, W, C)
         flow = None
         if self.flow:
             f = self.src.flow(v, self.flow)  # (F-1, 2, H, W)
