@@ -102,20 +102,36 @@ def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     Raises:
         CheckpointError: missing, unreadable, or not a vislab checkpoint.
     """
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    path = resolve_path(path)
+    state = read_state(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint '{path}': expected a safetensors file, got an unreadable one ({e})") from None
+    return tensors, state
+
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    """The JSON state of a checkpoint (a file or run folder) from the file's header alone, without its tensors: what
+    a command needs to know first (``state["task"]``, classes, image size) before it builds the model.
+
+    Raises:
+        CheckpointError: missing, unreadable, or not a vislab checkpoint.
+    """
+    from safetensors import SafetensorError, safe_open
 
     path = resolve_path(path)
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint '{path}': expected a safetensors file, got an unreadable one ({e})") from None
     if "vislab" not in meta:
         raise CheckpointError(f"checkpoint '{path}': expected a vislab checkpoint, got a safetensors file without vislab state")
-    state = json.loads(meta["vislab"])
-    return tensors, state
+    return json.loads(meta["vislab"])
 
 
 def resolve_path(path: str | Path, prefer: str = "best") -> Path:

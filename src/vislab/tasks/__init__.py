@@ -62,3 +62,4 @@ register_task("embed", "vislab.tasks.embed", "metric learning, verification, ret
 register_task("generate", "vislab.tasks.generate", "image synthesis (AE, VAE, GANs, diffusion): train | sample | interpolate | reconstruct | denoise | eval | export")
 register_task("translate", "vislab.tasks.translate", "image-to-image (pix2pix, CycleGAN, colorization, super-resolution, denoising): train | eval | predict | export")
 register_task("style", "vislab.tasks.style", "neural style transfer: train | transfer | texture | apply")
+register_task("video", "vislab.tasks.video", "video understanding (3-D CNNs, CNN+RNN, two-stream, optical flow, frame by frame): train | eval | predict | frames | flow | explain | export | lr-find")

@@ -175,3 +175,19 @@ def test_resnet_backbone_gets_the_cifar_stem_and_layer4_as_cam_layer():
     assert m.cam_layer == "backbone.layer4" and m.backbone.stem == "cifar"  # small frames: cifar stem by default
     with torch.no_grad():
         assert m.eval()(torch.randn(1, 3, 2, 16, 16)).shape == (1, K)
+
+
+def test_grid_pooled_frame_features_keep_where_things_are():
+    from vislab.models.video.common import build_backbone, frame_features, frame_grid
+
+    small, lenet = build_backbone("small_cnn", None, 3), build_backbone("lenet5", None, 3)
+    assert frame_grid(small, 4) == 4 and frame_grid(lenet, 4) == 1  # LeNet's fully connected pre-logits stay in use
+    x = torch.zeros(1, 3, 2, 32, 32)
+    x[:, :, 0, :, :8] = 1.0  # frame 0: a bar on the left; frame 1: the same bar on the right
+    x[:, :, 1, :, -8:] = 1.0
+    small.eval()
+    f1, f4 = frame_features(small, x, 1), frame_features(small, x, 4)
+    assert f4.shape == (1, 2, small.num_features * 16)
+    assert (f4[0, 0] - f4[0, 1]).abs().max() > 4 * (f1[0, 0] - f1[0, 1]).abs().max()  # position survives the grid, not the global pool
+    m = MODELS.build("cnn_gru", num_classes=3, backbone="lenet5", grid=4)
+    assert m.grid == 1 and m(torch.randn(2, 3, 4, 32, 32)).shape == (2, 3)

@@ -98,6 +98,22 @@ def frame_features(backbone: nn.Module, x: torch.Tensor, grid: int = 1) -> torch
     return f.reshape(b, t, -1)
 
 
+def frame_grid(backbone: nn.Module, grid: int) -> int:
+    """The ``grid`` :func:`frame_features` can use with this backbone: ``grid`` when its pre-logits are a plain pool of
+    its feature map (``num_features`` channels: small_cnn, ResNets, ...), else 1 -- a backbone with fully connected
+    layers before its head (LeNet, VGG) keeps its own pooled features, or those layers would go unused. Found with one
+    32 x 32 probe in eval mode (no BatchNorm statistics move)."""
+    if grid <= 1:
+        return 1
+    in_chans = next((m.in_channels for m in backbone.modules() if isinstance(m, nn.Conv2d)), 3)
+    was = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        fmap = backbone.forward_features(torch.zeros(1, in_chans, 32, 32))
+    backbone.train(was)
+    return grid if fmap.dim() == 4 and fmap.shape[1] == backbone.num_features else 1
+
+
 def backbone_cam_layer(backbone: nn.Module, prefix: str = "backbone") -> str:
     """The CAM layer of a 2-D backbone held as submodule ``prefix``, e.g. ``'backbone.features.6'`` for ``small_cnn``.
 

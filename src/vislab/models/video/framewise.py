@@ -22,7 +22,7 @@ from torch import nn
 
 from vislab.core.errors import ModelError
 from vislab.models.registry import register_model
-from vislab.models.video.common import VideoClassifier, backbone_cam_layer, build_backbone, frame_features
+from vislab.models.video.common import VideoClassifier, backbone_cam_layer, build_backbone, frame_features, frame_grid
 
 POOLS = ("mean", "max")
 
@@ -44,8 +44,8 @@ class FrameWise(VideoClassifier):
         self.backbone = backbone
         self.pool = pool
         self.head_drop = nn.Dropout(drop_rate)
-        self.grid = grid
-        self.head = nn.Linear(backbone.num_features * grid * grid, num_classes)
+        self.grid = frame_grid(backbone, grid)
+        self.head = nn.Linear(backbone.num_features * self.grid ** 2, num_classes)
         self.cam_layer = backbone_cam_layer(backbone)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, K)

@@ -26,7 +26,7 @@ from torch import nn
 
 from vislab.core.errors import ModelError
 from vislab.models.registry import register_model
-from vislab.models.video.common import VideoClassifier, backbone_cam_layer, build_backbone, frame_features
+from vislab.models.video.common import VideoClassifier, backbone_cam_layer, build_backbone, frame_features, frame_grid
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -51,8 +51,8 @@ class CNNRNN(VideoClassifier):
         if cell not in CELLS:
             raise ModelError(f"cell: expected one of {', '.join(CELLS)}, got {cell!r}")
         self.backbone = backbone
-        self.grid = grid
-        self.rnn = CELLS[cell](backbone.num_features * grid * grid, hidden, num_layers, batch_first=True, bidirectional=bidirectional,
+        self.grid = frame_grid(backbone, grid)
+        self.rnn = CELLS[cell](backbone.num_features * self.grid ** 2, hidden, num_layers, batch_first=True, bidirectional=bidirectional,
                                dropout=drop_rate if num_layers > 1 else 0.0)
         self.hidden, self.bidirectional = hidden, bidirectional
         self.per_frame = many_to_many

@@ -122,22 +122,30 @@ def evaluate(cfg: DetEvalConfig) -> dict[str, Any]:
             **({"mask_per_class": full["mask"]["per_class"]} if "mask" in full else {})}
 
 
-@torch.no_grad()
 def detect_array(model: nn.Module, img: np.ndarray, state: dict[str, Any], device, score_thresh: float) -> dict[str, np.ndarray]:
     """Detections on ``img (H, W, 3)`` uint8, in its own pixel coordinates (mask models: also ``masks (N, H, W)`` bool)."""
-    h, w = img.shape[:2]
+    return detect_batch(model, [img], state, device, score_thresh)[0]
+
+
+@torch.no_grad()
+def detect_batch(model: nn.Module, imgs, state: dict[str, Any], device, score_thresh: float) -> list[dict[str, np.ndarray]]:
+    """:func:`detect_array` of each ``(H, W, 3)`` uint8 image in ``imgs`` (sizes may differ), in one forward pass."""
     s = state["img_size"]
-    x = torch.from_numpy(np.array(img, dtype=np.uint8, order="C")).permute(2, 0, 1)[None].float()
-    x = F.interpolate(x, size=tuple(s), mode="bilinear", antialias=True, align_corners=False).clamp(0, 255)
-    p = model(prepare(x, state["mean"], state["std"], device))[0]
-    keep = p["scores"] >= score_thresh
-    scale = torch.tensor([w / s[1], h / s[0]] * 2)
-    out = {"boxes": (p["boxes"][keep].cpu().float() * scale).numpy(), "scores": p["scores"][keep].cpu().float().numpy(),
-           "labels": p["labels"][keep].cpu().numpy()}
-    if "masks" in p:
-        m = p["masks"][keep].cpu().float()[:, None]
-        out["masks"] = (F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)[:, 0] >= 0.5).numpy() if len(m) else np.zeros((0, h, w), bool)
-    return out
+    xs = [F.interpolate(torch.from_numpy(np.array(img, dtype=np.uint8, order="C")).permute(2, 0, 1)[None].float(), size=tuple(s),
+                        mode="bilinear", antialias=True, align_corners=False).clamp(0, 255) for img in imgs]
+    preds = model(prepare(torch.cat(xs), state["mean"], state["std"], device))
+    outs = []
+    for img, p in zip(imgs, preds, strict=True):
+        h, w = img.shape[:2]
+        keep = p["scores"] >= score_thresh
+        scale = torch.tensor([w / s[1], h / s[0]] * 2)
+        out = {"boxes": (p["boxes"][keep].cpu().float() * scale).numpy(), "scores": p["scores"][keep].cpu().float().numpy(),
+               "labels": p["labels"][keep].cpu().numpy()}
+        if "masks" in p:
+            m = p["masks"][keep].cpu().float()[:, None]
+            out["masks"] = (F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)[:, 0] >= 0.5).numpy() if len(m) else np.zeros((0, h, w), bool)
+        outs.append(out)
+    return outs
 
 
 def predict(cfg: DetPredictConfig) -> dict[str, Any]:

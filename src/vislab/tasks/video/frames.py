@@ -1,0 +1,272 @@
+"""``vislab video frames RUN VIDEO``: a classify or detect run applied to a video frame by frame.
+
+The run's task comes from its checkpoint's header (:func:`vislab.engine.checkpoint.read_state`, no tensors read); the
+frames are then the images of that task's ``predict`` -- the same preprocessing (classify:
+:func:`vislab.tasks.shared.inputs.preprocess`; detect: :func:`vislab.tasks.detect.infer.detect_batch`, boxes in the
+frame's pixels), in batches. Written into ``--out`` (default ``<run>/frames/<video stem>/``):
+
+* ``annotated.mp4`` (and ``annotated.gif`` with ``--gif``): each processed frame with the top label and its
+  probability (classify) or the boxes with class, score and, with ``--track``, the track id (detect); small frames
+  are upscaled (nearest) to about 256 px so the text is readable; played at the video's rate / ``--every``;
+* ``frames.csv`` (or ``.json``): classify: one row per processed frame (``frame, time, label, prob, top<k>_label,
+  top<k>_prob``); detect: one row per box (``frame, time, track_id, label, score, x1, y1, x2, y2``; ``track_id`` empty
+  without ``--track``); ``frame`` is the index in the video, ``time`` its time in seconds (frame folders: 10 fps);
+* classify: ``timeline.png``, the probability of each class over time (the 10 likeliest on average).
+
+The whole video is classified from its frames: ``video_label`` is the class of highest mean probability.
+Detect runs in fp32 (like ``vislab detect predict``); ``--precision`` applies to classify runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vislab.core.config import opt
+from vislab.core.errors import CheckpointError
+
+FOLDER_FPS = 10.0  # the frame rate assumed for a folder of frames
+TASKS = ("classify", "detect")
+
+
+@dataclass
+class FramesConfig:
+    """``vislab video frames``: a classify or detect run applied to every (n-th) frame of a video."""
+
+    checkpoint: str = opt("", "a classify or detect run folder (uses checkpoints/best.safetensors) or checkpoint file", cli=False)
+    video: str = opt("", "a video file (mp4, avi, mkv, webm, mov, gif) or a folder of frames", cli=False)
+    out: str = opt("", "output folder (default: <run>/frames/<video stem>)")
+    every: int = opt(1, "process every n-th frame (1: all)")
+    max_frames: int = opt(0, "process at most this many frames (0: all)")
+    batch_size: int = opt(16, "frames per forward pass")
+    topk: int = opt(5, "classify: how many classes per frame in the table")
+    score_threshold: float = opt(0.3, "detect: keep boxes scoring at least this")
+    track: bool = opt(False, "detect: follow the boxes across frames (IoU tracking per class) and give each track an id")
+    format: str = opt("csv", "table of the results: frames.csv or frames.json", choices=("csv", "json"))
+    gif: bool = opt(False, "also write annotated.gif")
+    device: str = opt("auto", "device", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = opt("auto", "numeric precision (classify; detect runs in fp32)", choices=("auto", "fp32", "bf16", "fp16"))
+
+
+def run_task(checkpoint: str) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint file and JSON state of a classify or detect run (header only).
+
+    Raises:
+        CheckpointError: not a vislab checkpoint, or a run of another task
+            (``frames: expected a classify or detect run, got a segment run``).
+    """
+    from vislab.engine.checkpoint import read_state, resolve_path
+
+    try:
+        path = resolve_path(checkpoint)
+        state = read_state(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"frames: expected a classify or detect run, got a checkpoint vislab cannot read ({e})") from None
+    task = state.get("task")
+    if task not in TASKS:
+        raise CheckpointError(f"frames: expected a classify or detect run, got a {task or 'task-less'} run ({path})")
+    return path, state
+
+
+def _validate(cfg: FramesConfig) -> None:
+    from vislab.tasks.base import check_all
+
+    check_all([(cfg.every >= 1, "--every", ">= 1", cfg.every), (cfg.max_frames >= 0, "--max-frames", ">= 0", cfg.max_frames),
+               (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size), (cfg.topk >= 1, "--topk", ">= 1", cfg.topk),
+               (0 <= cfg.score_threshold <= 1, "--score-threshold", "in [0, 1]", cfg.score_threshold),
+               (cfg.format in ("csv", "json"), "--format", "csv or json", cfg.format)])
+
+
+def run_frames(cfg: FramesConfig) -> dict[str, Any]:
+    """Apply the run to the video's frames; writes ``annotated.mp4``, ``frames.csv`` / ``.json`` (and ``timeline.png``,
+    ``annotated.gif``). Returns ``out``, ``task``, ``frames`` (processed), ``rows`` (in the table), the paths, and
+    ``video_label`` / ``video_prob`` (classify) or ``tracks`` (detect with ``--track``, else 0)."""
+    from vislab.core.progress import Tracker
+    from vislab.data.video.io import read_video, video_info
+
+    _validate(cfg)
+    path, state = run_task(cfg.checkpoint)
+    info = video_info(cfg.video)
+    indices = list(range(0, info.frames, cfg.every))
+    if cfg.max_frames:
+        indices = indices[: cfg.max_frames]
+    fps = info.fps or FOLDER_FPS
+    video = Path(cfg.video)
+    out = Path(cfg.out) if cfg.out else path.parent.parent / "frames" / (video.name if video.is_dir() else video.stem)
+    frames = read_video(video, indices=indices)
+    times = [i / fps for i in indices]
+    with Tracker("frames", len(frames), unit="frames") as progress:
+        if state["task"] == "classify":
+            r = _classify(cfg, frames, indices, times, progress)
+        else:
+            r = _detect(cfg, frames, indices, times, progress)
+    annotated = r.pop("annotated")
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / f"frames.{cfg.format}"
+    _write_table(table, r.pop("table_rows"), r.pop("columns"), cfg.format)
+    from vislab.data.video.io import write_gif, write_video
+
+    rate = fps / cfg.every
+    written = {"annotated": str(write_video(out / "annotated.mp4", annotated, fps=rate)), "table": str(table)}
+    if cfg.gif:
+        written["gif"] = str(write_gif(out / "annotated.gif", annotated, fps=rate))
+    classes = r.pop("classes")
+    if "probs" in r:
+        written["timeline"] = str(_timeline(out / "timeline.png", r.pop("probs"), times, classes, video.name, r["video_label"], r["video_prob"]))
+    return {"out": str(out), "task": state["task"], "video": str(video), "frames": len(frames), "fps": rate, **r, **written}
+
+
+# --------------------------------------------------------------------------------------------
+# classify
+# --------------------------------------------------------------------------------------------
+def _classify(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: list[float], progress) -> dict[str, Any]:
+    import cv2
+    import torch
+
+    from vislab.tasks.shared.inputs import preprocess
+    from vislab.tasks.shared.model import load_for_inference
+
+    model, state, device, precision = load_for_inference(cfg.checkpoint, "classify", cfg.device, cfg.precision)
+    classes, gray = list(state["classes"]), state["channels"] == 1
+    k = min(cfg.topk, len(classes))
+    probs = np.zeros((len(frames), len(classes)), np.float32)
+    with torch.no_grad():
+        for start in range(0, len(frames), cfg.batch_size):
+            chunk = frames[start : start + cfg.batch_size]
+            arrays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None] if gray else f for f in chunk]
+            x = preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"]).to(device)
+            if precision.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with precision.autocast():
+                probs[start : start + len(chunk)] = model(x).float().softmax(1).cpu().numpy()
+            progress.advance(len(chunk))
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    rows, annotated = [], []
+    scale = _scale(frames.shape[1:3])
+    for j, (i, t) in enumerate(zip(indices, times, strict=True)):
+        ids = top[j].tolist()
+        rows.append({"frame": i, "time": round(t, 4), "label": classes[ids[0]], "prob": float(probs[j, ids[0]]),
+                     "topk": [{"label": classes[c], "prob": float(probs[j, c])} for c in ids]})
+        annotated.append(_caption(frames[j], f"{classes[ids[0]]} {probs[j, ids[0]]:.2f}", scale))
+    mean = probs.mean(0)
+    best = int(mean.argmax())
+    columns = ["frame", "time", "label", "prob"] + [f"top{n + 1}_{c}" for n in range(k) for c in ("label", "prob")]
+    return {"annotated": np.stack(annotated), "table_rows": rows, "columns": columns, "rows": len(rows), "probs": probs,
+            "classes": classes, "video_label": classes[best], "video_prob": float(mean[best])}
+
+
+def _scale(hw: tuple[int, int]) -> int:
+    """Nearest-neighbour upscaling that makes a small frame about 256 px on its long side (1 for larger frames)."""
+    return max(1, 256 // max(int(hw[0]), int(hw[1])))
+
+
+def _caption(img: np.ndarray, text: str, scale: int = 1) -> np.ndarray:
+    """``img (H, W, 3)`` upscaled by ``scale`` with ``text`` in yellow on a black band at the top."""
+    import cv2
+
+    out = np.ascontiguousarray(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else img.copy())
+    fs = max(0.4, out.shape[1] / 640 * 0.6)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
+    band = th + base + 6
+    out[:band, : min(out.shape[1], tw + 8)] = 0
+    cv2.putText(out, text, (4, band - base - 3), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def _timeline(path: Path, probs: np.ndarray, times: list[float], classes: list[str], name: str, label: str, prob: float) -> Path:
+    from vislab.report.plots import _plt, _save
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    shown = np.argsort(-probs.mean(0), kind="stable")[:10]
+    for c in shown.tolist():
+        ax.plot(times, probs[:, c], marker="o" if len(times) < 40 else None, ms=3, label=classes[c])
+    ax.set(xlabel="time (s)", ylabel="probability", ylim=(-0.02, 1.02),
+           title=f"{name}: class probabilities over time (the video: {label}, mean {prob:.2f})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------
+# detect
+# --------------------------------------------------------------------------------------------
+def _detect(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: list[float], progress) -> dict[str, Any]:
+    import cv2
+
+    from vislab.tasks.detect import infer as det
+    from vislab.tasks.shared.model import load_for_inference
+    from vislab.tasks.video.track import IoUTracker
+
+    model, state, device, _ = load_for_inference(cfg.checkpoint, "detect", cfg.device, "fp32")
+    classes = list(state["classes"])
+    tracker = IoUTracker() if cfg.track else None
+    rows, annotated = [], []
+    scale = _scale(frames.shape[1:3])
+    for start in range(0, len(frames), cfg.batch_size):
+        chunk = frames[start : start + cfg.batch_size]
+        for j, d in enumerate(det.detect_batch(model, list(chunk), state, device, cfg.score_threshold), start):
+            ids = tracker.update(d["boxes"], d["scores"], d["labels"]) if tracker is not None else None
+            img = det.draw_boxes(frames[j], d["boxes"], d["labels"], d["scores"], classes, scale=scale, masks=d.get("masks"))
+            for n, (b, c, s) in enumerate(zip(d["boxes"].tolist(), d["labels"].tolist(), d["scores"].tolist(), strict=True)):
+                tid = int(ids[n]) if ids is not None else None
+                rows.append({"frame": indices[j], "time": round(times[j], 4), "track_id": tid,
+                             "label": classes[int(c)] if 0 <= c < len(classes) else str(c), "score": float(s),
+                             "x1": float(b[0]), "y1": float(b[1]), "x2": float(b[2]), "y2": float(b[3])})
+                if tid is not None and tid >= 0:  # the id inside the box's lower-left corner, in the class colour
+                    col = det.PALETTE[int(c) % len(det.PALETTE)]
+                    org = (int(b[0] * scale) + 2, max(10, int(b[3] * scale) - 3))
+                    cv2.putText(img, f"#{tid}", org, cv2.FONT_HERSHEY_SIMPLEX, 0.3 + 0.05 * scale, col, 1, cv2.LINE_AA)
+            annotated.append(img)
+        progress.advance(len(chunk))
+    columns = ["frame", "time", "track_id", "label", "score", "x1", "y1", "x2", "y2"]
+    return {"annotated": np.stack(annotated), "table_rows": rows, "columns": columns, "rows": len(rows),
+            "tracks": tracker.count if tracker is not None else 0, "classes": classes}
+
+
+# --------------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------------
+def _cell(v: Any) -> str:
+    from vislab.core.io import csv_cell
+
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return csv_cell(str(v))
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str) -> None:
+    from vislab.core.io import atomic_write_text
+
+    if fmt == "json":
+        atomic_write_text(path, json.dumps(rows, indent=1))
+        return
+    lines = [",".join(columns)]
+    for r in rows:
+        cells = [_cell(r[c]) for c in columns if c in r]
+        for t in r.get("topk", []):
+            cells += [_cell(t["label"]), _cell(t["prob"])]
+        lines.append(",".join(cells))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def show_frames(cfg: FramesConfig, r: dict[str, Any]) -> list[str]:
+    """The lines ``vislab video frames`` prints."""
+    name = Path(r["video"]).name
+    if r["task"] == "classify":
+        lines = [f"{name}: {r['frames']} frames classified; the video: {r['video_label']} (mean probability {r['video_prob']:.3f})"]
+        files = ["annotated.mp4", Path(r["table"]).name, "timeline.png"]
+    else:
+        tracks = f" in {r['tracks']} tracks" if cfg.track else ""
+        lines = [f"{name}: {r['frames']} frames, {r['rows']} boxes (score >= {cfg.score_threshold:g}){tracks}"]
+        files = ["annotated.mp4", Path(r["table"]).name]
+    if "gif" in r:
+        files.append("annotated.gif")
+    lines.append(f"written: {r['out']}/{', '.join(files)}")
+    return lines
