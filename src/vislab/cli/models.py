@@ -109,7 +109,9 @@ def show(name: str, input_size: str | None, stem: str, num_classes: int | None, 
     from vislab.models.registry import MODELS
     from vislab.explain.summary import human, plot_stage_widths, summarize
 
-    kwargs: dict = {"stem": stem}
+    import inspect
+
+    kwargs: dict = {"stem": stem} if ":" in name or name not in MODELS or "stem" in inspect.signature(MODELS.get(name).fn).parameters else {}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if in_chans is not None:
@@ -121,9 +123,13 @@ def show(name: str, input_size: str | None, stem: str, num_classes: int | None, 
         raise ConfigError(f"--input-size: {name} expected H, W >= {meta['min_size']} with the imagenet stem, got {h}x{w}")
     model = _meta_build(name, **kwargs)
     chans = in_chans or _in_chans(model, int(default[0]))
-    s = summarize(model, (chans, h, w), batch_size=batch_size, depth=depth, name=name)
+    shape = (chans, int(default[1]), h, w) if len(default) == 4 else (chans, h, w)  # a video model: (C, T, H, W) clips
+    if getattr(model, "needs_flow", False):
+        raise ConfigError(f"models show: {name} takes optical flow beside its clip; expected a single-input model, got a two-input one")
+    s = summarize(model, shape, batch_size=batch_size, depth=depth, name=name)
 
-    table = Table(title=f"{name} ({stem} stem) at input {batch_size}x{chans}x{h}x{w}", title_justify="left")
+    what = f"{stem} stem" if "stem" in kwargs else MODELS.get(name).task
+    table = Table(title=f"{name} ({what}) at input {batch_size}x{'x'.join(map(str, shape))}", title_justify="left")
     for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"), ("FLOPs", "right")):
         table.add_column(col, justify=just)
     for r in s.rows:

@@ -226,7 +226,10 @@ def _stages_eval(model: nn.Module, x: torch.Tensor, pyramid) -> list[Stage]:
             return [Stage(n, int(f.shape[1]), int(f.shape[2]), int(f.shape[3])) for n, f in zip(names, maps) if f.ndim == 4]
         stages: list[Stage] = []
         for n, child in model.named_children():
-            x = child(x)
+            try:
+                x = child(x)
+            except (RuntimeError, ValueError):  # children that are not a chain (video models' backbone + RNN): stop there
+                break
             if isinstance(x, torch.Tensor) and x.ndim == 4:
                 stages.append(Stage(n, int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
             elif not isinstance(x, torch.Tensor):

@@ -191,3 +191,13 @@ def test_grid_pooled_frame_features_keep_where_things_are():
     assert (f4[0, 0] - f4[0, 1]).abs().max() > 4 * (f1[0, 0] - f1[0, 1]).abs().max()  # position survives the grid, not the global pool
     m = MODELS.build("cnn_gru", num_classes=3, backbone="lenet5", grid=4)
     assert m.grid == 1 and m(torch.randn(2, 3, 4, 32, 32)).shape == (2, 3)
+
+
+def test_models_show_and_list_know_video_models(cli):
+    code, out, err = cli("models", "show", "c3d", "--depth", "1")
+    assert code == 0, err
+    assert "c3d (video) at input 1x3x16x112x112" in out and "features" in out  # the registered (C, T, H, W)
+    code, out, err = cli("models", "list", "--task", "video")
+    assert code == 0 and all(n in out for n in ("c3d", "r2plus1d_18", "cnn_gru", "two_stream", "framewise")), out
+    code, out, err = cli("models", "show", "two_stream")
+    assert code == 2 and "takes optical flow beside its clip" in err
