@@ -80,9 +80,17 @@ def _raft_flow(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torc
 
     if a.shape[1] == 1:
         a, b = a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
+    h0, w0 = a.shape[-2:]
+    if min(h0, w0) < 128:  # RAFT's correlation pyramid needs >= 128 px: upsample, then bring the flow back to scale
+        s = 128 / min(h0, w0)
+        a = F.interpolate(a, scale_factor=s, mode="bilinear", align_corners=False)
+        b = F.interpolate(b, scale_factor=s, mode="bilinear", align_corners=False)
     h, w = a.shape[-2:]
     ph, pw = (-h) % 8, (-w) % 8
     a = F.pad(a * 2 - 1, (0, pw, 0, ph), mode="replicate")
     b = F.pad(b * 2 - 1, (0, pw, 0, ph), mode="replicate")
-    flow = model(a, b, num_flow_updates=12)[-1]
-    return flow[..., :h, :w].float()
+    flow = model(a, b, num_flow_updates=12)[-1][..., :h, :w].float()
+    if (h, w) != (h0, w0):
+        flow = F.interpolate(flow, size=(h0, w0), mode="bilinear", align_corners=False)
+        flow = flow * torch.tensor([w0 / w, h0 / h]).view(1, 2, 1, 1)
+    return flow
