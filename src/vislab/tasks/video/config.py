@@ -47,7 +47,7 @@ class VideoModelConfig:
 
     model: str = opt("c3d", "c3d, r3d_18, r2plus1d_18, mc3_18, framewise, cnn_gru, cnn_lstm, cnn_rnn, two_stream (`vislab models list --task video`)")
     backbone: str = opt("small_cnn", "2-D backbone of framewise / CNN+RNN / two-stream models: any registry classifier")
-    width: int = opt(0, "channels of the first stage (c3d; small_cnn backbone) (0: the model's default)")
+    width: int = opt(0, "channels of the first stage of c3d and of a small_cnn backbone (0: c3d 16 for frames up to 64 px, else 32; small_cnn 16)")
     hidden: int = opt(128, "CNN+RNN: hidden units of the recurrent layer")
     num_layers: int = opt(1, "CNN+RNN: recurrent layers")
     bidirectional: bool = opt(False, "CNN+RNN: a bidirectional recurrent layer")

@@ -157,8 +157,8 @@ def model_args(mcfg: VideoModelConfig, num_classes: int, channels: int, clip_len
         args["pool"] = mcfg.pool
     if name == "two_stream":
         args.update(clip_len=clip_len, fusion=mcfg.fusion)
-    if name == "c3d" and mcfg.width:
-        args["width"] = mcfg.width
+    if name == "c3d":
+        args["width"] = mcfg.width or (16 if min(size) <= 64 else 32)
     if name in ("r3d_18", "r2plus1d_18", "mc3_18"):
         args.pop("drop_rate")
         args["small_input"] = min(size) <= 64
