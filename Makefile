@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/generate_speed.py
 	$(PY) bench/sr_speed.py
 	$(PY) bench/style_speed.py
+	$(PY) bench/video_speed.py
 	$(PY) bench/search_speed.py --n 100000   # the 1,000,000-vector run of docs/embed.md: --n 1000000
 
 clean:

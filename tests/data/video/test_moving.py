@@ -154,3 +154,21 @@ def test_write_moving_as_a_class_folder_dataset(tmp_path, fmt):
     assert err < (1 if fmt == "frames" else 25)
     with pytest.raises(DataError, match="expected a format out of frames, mp4"):
         write_moving(tmp_path / "x", n=2, format="mov")
+
+
+def test_bouncing_objects_turn_once_and_their_frame_labels_follow_the_motion():
+    from vislab.data.video.synthetic import make_moving
+
+    d = make_moving(64, "moving-bounce", frames=8, seed=5)
+    sign = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+    centre = np.stack([(d.boxes[..., 0] + d.boxes[..., 2]) / 2, (d.boxes[..., 1] + d.boxes[..., 3]) / 2], -1)  # (N, T, 2)
+    step = np.diff(centre, axis=1)  # (N, T-1, 2): into frames 1..T-1
+    for i in range(len(d.labels)):
+        assert d.frame_labels[i, 0] == d.labels[i]  # frame 0 takes the first step's direction, the clip's label
+        assert len(np.unique(d.frame_labels[i])) == 2  # it turns back exactly once
+        for t in range(1, 8):
+            want = np.array(sign[d.classes[d.frame_labels[i, t]]])
+            got = step[i, t - 1]
+            assert np.dot(got, want) > 0 and abs(got[want == 0]).max() < 1e-3, (i, t, got, want)
+    with pytest.raises(DataError, match="bouncing clips"):
+        make_moving(8, ("left",), frames=8, bounce=True)

@@ -169,12 +169,12 @@ def _cache(cfg: Any) -> VideoCache:
 def load_video_splits(cfg: Any) -> VideoSplits:
     """Train / val / test :class:`VideoSource` s of ``cfg`` (a :class:`~vislab.tasks.video.config.VideoDataConfig`)."""
     from vislab.data.video.formats import group_split, list_videos
-    from vislab.data.video.synthetic import PRESETS, make_moving
+    from vislab.data.video.synthetic import make_moving
 
     size, channels, layout = resolve_data(cfg)
     if layout == "generated":
         n = cfg.n_videos
-        mv = make_moving(n, classes=PRESETS[cfg.data], frames=max(cfg.clip_len * cfg.frame_stride, 2), size=size[0], channels=channels,
+        mv = make_moving(n, classes=cfg.data, frames=max(cfg.clip_len * cfg.frame_stride, 2), size=size[0], channels=channels,
                          seed=cfg.split_seed)
         ids = [f"{mv.classes[y]}_{i:04d}" for i, y in enumerate(mv.labels)]
         full = VideoSource(cfg.data, mv.classes, mv.labels, ids, size, channels, clips=mv.clips, gt_flow=mv.flow.astype(np.float16),

@@ -35,7 +35,10 @@ import numpy as np
 from vislab.core.errors import DataError, did_you_mean
 
 MOTIONS = ("left", "right", "up", "down", "circle", "grow", "shrink")
-PRESETS: dict[str, tuple[str, ...]] = {"moving": ("left", "right", "up", "down"), "moving-lr": ("left", "right"), "moving-all": MOTIONS}
+PRESETS: dict[str, tuple[str, ...]] = {"moving": ("left", "right", "up", "down"), "moving-lr": ("left", "right"), "moving-all": MOTIONS,
+                                        "moving-bounce": ("left", "right", "up", "down")}
+BOUNCING = ("moving-bounce",)  # presets whose objects turn back once: per-frame labels (many-to-many models)
+_OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 SHAPE_KINDS = ("square", "disc", "triangle")
 _DIRECTION = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}  # y points down
 
@@ -88,8 +91,9 @@ def _colours(rng: np.random.Generator, n: int, channels: int, bright: bool) -> n
 
 
 def _trajectories(rng: np.random.Generator, motion: np.ndarray, frames: int, size: int,
-                  speed: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Object centres ``x, y`` and radii ``r`` ``(N, T)`` in pixels for motion names ``(N,)``."""
+                  speed: tuple[float, float], turn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Object centres ``x, y`` and radii ``r`` ``(N, T)`` in pixels for motion names ``(N,)``; ``turn`` ``(N,)``: the
+    frame from which a straight line runs back the other way (bouncing clips)."""
     n, s = len(motion), float(size)
     tau = np.arange(frames) - (frames - 1) / 2  # time about the clip's middle: -3.5 .. 3.5 for 8 frames
     frac = np.arange(frames) / (frames - 1)  # 0 .. 1
@@ -101,13 +105,20 @@ def _trajectories(rng: np.random.Generator, motion: np.ndarray, frames: int, siz
     r = np.repeat(r0[:, None], frames, 1)
     # straight lines: the centre uniform where the whole trajectory fits, the trajectory symmetric about it
     span = v * (frames - 1)
+    if turn is None:
+        walk, extent = np.repeat(tau[None], n, 0), span  # (N, T) steps along the motion, about the middle
+    else:  # forward until `turn`, then back: a V, centred like the straight lines
+        t = np.arange(frames)[None]
+        steps = np.where(t <= turn[:, None], t, 2 * turn[:, None] - t).astype(np.float64)  # 0 1 2 3 2 1 ... for turn 3
+        extent = v * (steps.max(1) - steps.min(1))
+        walk = steps - (steps.max(1, keepdims=True) + steps.min(1, keepdims=True)) / 2
     for name, (dx, dy) in _DIRECTION.items():
         m = motion == name
-        along = r0[m] + span[m] / 2 + (ux[m] if dx else uy[m]) * (room[m] - span[m])
+        along = r0[m] + extent[m] / 2 + (ux[m] if dx else uy[m]) * (room[m] - extent[m])
         across = r0[m] + (uy[m] if dx else ux[m]) * room[m]
         cx, cy = (along, across) if dx else (across, along)
-        x[m] = cx[:, None] + dx * v[m, None] * tau
-        y[m] = cy[:, None] + dy * v[m, None] * tau
+        x[m] = cx[:, None] + dx * v[m, None] * walk[m]
+        y[m] = cy[:, None] + dy * v[m, None] * walk[m]
     # circle: clockwise on screen (y down: the angle grows), about a centre where the whole circle fits
     m = motion == "circle"
     radius = np.minimum(rng.uniform(s / 8, s / 4, n), room / 2)
@@ -130,7 +141,7 @@ def _trajectories(rng: np.random.Generator, motion: np.ndarray, frames: int, siz
 
 def make_moving(n: int = 400, classes: Sequence[str] | str = PRESETS["moving"], frames: int = 8, size: int = 32,
                 channels: int = 3, seed: int = 0, speed: tuple[float, float] = (1.5, 3.0), clutter: int = 3,
-                noise: float = 0.03) -> MovingVideos:
+                noise: float = 0.03, bounce: bool = False) -> MovingVideos:
     """``n`` clips of ``frames`` frames of ``size`` x ``size``, the classes balanced (counts differ by at most one)
     in an order shuffled by ``seed``.
 
@@ -140,7 +151,11 @@ def make_moving(n: int = 400, classes: Sequence[str] | str = PRESETS["moving"], 
         speed: the range of the object's speed in pixels per frame (lowered for a clip too long to fit it).
         clutter: static background shapes per clip.
         noise: the standard deviation of the per-frame gaussian pixel noise, on a [0, 1] scale.
+        bounce: straight-line objects turn back once, at a random frame; ``frame_labels`` then say which way the
+            object moves on each frame (frame t: from t-1 to t; frame 0: as frame 1) and the clip's label is its first
+            direction. Every motion must have its opposite among ``classes``. (``classes="moving-bounce"`` sets it.)
     """
+    bounce = bounce or (isinstance(classes, str) and classes in BOUNCING)
     names = resolve_motions(classes)
     if n < 1 or frames < 2 or size < 8 or channels not in (1, 3):
         raise DataError(f"moving videos: expected n >= 1, frames >= 2, size >= 8 and channels 1 or 3, got n={n}, "
@@ -151,7 +166,18 @@ def make_moving(n: int = 400, classes: Sequence[str] | str = PRESETS["moving"], 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(names)).astype(np.int64)
     motion = np.array(names)[labels]
-    x, y, r = _trajectories(rng, motion, frames, size, speed)
+    turn = None
+    frame_labels = np.repeat(labels[:, None], frames, 1)
+    if bounce:
+        if frames < 4 or any(_OPPOSITE.get(m) not in names for m in names):
+            raise DataError(f"moving videos: expected bouncing clips of >= 4 frames with left/right/up/down and their opposites, "
+                            f"got {frames} frames of {', '.join(names)}")
+        turn = rng.integers(1, frames - 2, n)  # the last frame still moving forward: 1 .. T-3
+        back = np.array([names.index(_OPPOSITE[m]) for m in names])[labels]
+        t = np.arange(frames)[None]
+        frame_labels = np.where(t <= turn[:, None], labels[:, None], back[:, None]).astype(np.int64)
+        frame_labels[:, 0] = labels  # frame t is labelled by the step into it; frame 0 by the first step
+    x, y, r = _trajectories(rng, motion, frames, size, speed, turn)
     kind = rng.integers(0, len(SHAPE_KINDS), n)
     colour = _colours(rng, n, channels, bright=True)
 
@@ -186,7 +212,7 @@ def make_moving(n: int = 400, classes: Sequence[str] | str = PRESETS["moving"], 
     m = mask[:, :-1]
     flow = np.stack([np.where(m, fx, 0), np.where(m, fy, 0)], 2).astype(np.float32)  # (N, T-1, 2, H, W)
     boxes = np.clip(np.stack([x - r, y - r, x + r, y + r], -1), 0, size).astype(np.float32)  # the clip: rounding only
-    return MovingVideos(clips, labels, names, boxes, flow, np.repeat(labels[:, None], frames, 1))
+    return MovingVideos(clips, labels, names, boxes, flow, frame_labels)
 
 
 def write_moving(root: str | os.PathLike, n: int = 200, classes: Sequence[str] | str = PRESETS["moving"], frames: int = 8,

@@ -17,7 +17,7 @@ FLOWS = ("auto", "farneback", "raft", "gt")
 class VideoDataConfig(ImageDataConfig):
     """Which videos, how clips are cut from them, and where decoded frames and flow are cached."""
 
-    data: str = opt("moving", "dataset: moving, moving-lr, moving-all (generated moving shapes), a folder of class folders "
+    data: str = opt("moving", "dataset: moving, moving-lr, moving-all, moving-bounce (generated moving shapes; bounce: they turn back once, labelled per frame), a folder of class folders "
                               "(videos or frame folders; or train/ val/ test/ of them), a KTH root, a UCF-101 root")
     img_size: int = opt(0, "frames resized to this square size (0: 32 for generated data, 112 for files)")
     channels: int = opt(0, "1 (gray) or 3 (RGB) channels (0: 1 for KTH, else 3)")

@@ -41,6 +41,7 @@ class VideoMetrics:
         self.clips = ClassificationMetrics(num_classes)
         self.video_scores = torch.zeros(num_videos, num_classes, dtype=torch.float64)
         self.video_labels = torch.full((num_videos,), -1, dtype=torch.float64)  # -1: not seen (summed: max over ranks)
+        self.frames = torch.zeros(2, dtype=torch.float64)  # per-frame models: [frames, frames right]
 
     def update(self, logits: torch.Tensor, target: torch.Tensor, videos: torch.Tensor, loss_sum: Any = 0.0) -> None:
         logits = logits.float().cpu()
@@ -49,8 +50,14 @@ class VideoMetrics:
         self.video_scores.index_add_(0, v, logits.softmax(1).double())
         self.video_labels[v] = target.cpu().double()
 
+    def update_frames(self, frame_logits: torch.Tensor, frame_labels: torch.Tensor) -> None:
+        """Per-frame predictions ``(B, K, T)`` against per-frame labels ``(B, T)``."""
+        right = (frame_logits.argmax(1) == frame_labels).sum().cpu()
+        self.frames += torch.tensor([float(frame_labels.numel()), float(right)], dtype=torch.float64)
+
     def sync(self) -> None:
         self.clips.sync()
+        all_reduce_sum(self.frames)
         all_reduce_sum(self.video_scores)
         seen = (self.video_labels >= 0).double()
         labels = torch.where(self.video_labels >= 0, self.video_labels, torch.zeros_like(self.video_labels))
@@ -71,6 +78,8 @@ class VideoMetrics:
         out = self.clips.compute()
         cm = self.video_confmat()
         out["video_acc"] = float(cm.diag().sum() / cm.sum().clamp_min(1))
+        if self.frames[0] > 0:
+            out["frame_acc"] = float(self.frames[1] / self.frames[0])
         return out
 
     def per_class(self) -> dict[str, list[float]]:
@@ -96,7 +105,7 @@ class VideoTask:
     """Cross-entropy on clips; per frame (many-to-many); per stream and fused (two-stream late fusion)."""
 
     monitor = "val_video_acc"
-    shown = ("val_loss", "val_acc", "val_video_acc")
+    shown = ("val_loss", "val_acc", "val_video_acc", "val_frame_acc")
 
     def __init__(self, num_classes: int, num_val_videos: int = 0, label_smoothing: float = 0.0):
         self.num_classes, self.num_val_videos, self.label_smoothing = num_classes, num_val_videos, label_smoothing
@@ -122,8 +131,11 @@ class VideoTask:
         return VideoMetrics(self.num_classes, self.num_val_videos)
 
     def eval_step(self, model: nn.Module, batch: VideoBatch, metrics: VideoMetrics) -> None:
-        logits = forward(model, batch).float()
-        metrics.update(logits, batch.y, batch.index, F.cross_entropy(logits, batch.y, reduction="sum"))
+        out = (model(batch.x, batch.flow) if _needs_flow(model) else model(batch.x)).float()
+        if out.dim() == 3:  # per-frame model: frame accuracy too; its clip score is the mean over the frames
+            metrics.update_frames(out, batch.yf)
+            out = out.mean(2)
+        metrics.update(out, batch.y, batch.index, F.cross_entropy(out, batch.y, reduction="sum"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,7 +275,7 @@ class VideoJob(TrainJob):
         if test is not None and len(test):
             self.hooks = VideoTask(self.hooks.num_classes, len(test), self.hooks.label_smoothing)
             stream = VideoStream(test, self.cfg.data.eval_batch(), train=False, eval_clips=self.cfg.data.eval_clips, **self.stream_kw)
-        self.test_metrics, out = self.test_best(trainer, model, stream, shown=("test_acc", "test_video_acc", "test_loss", "test_macro_f1"))
+        self.test_metrics, out = self.test_best(trainer, model, stream, shown=("test_acc", "test_video_acc", "test_frame_acc", "test_loss", "test_macro_f1"))
         return out
 
     def report(self, trainer: Trainer, model: nn.Module, result: FitResult, final: dict[str, Any]) -> None:
