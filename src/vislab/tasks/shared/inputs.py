@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +15,25 @@ from vislab.core.io import IMAGE_EXTENSIONS
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
-def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = IMAGE_EXTENSIONS, what: str = "images") -> list[Path]:
+def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = IMAGE_EXTENSIONS, what: str = "images",
+                  is_item: Callable[[Path], bool] | None = None) -> list[Path]:
     """Files from paths, folders (recursive) and glob patterns whose suffix is one of ``suffixes``, in a stable order.
+    ``is_item(folder)``: folders that are inputs themselves (a video's frame folder), given or found inside a folder.
 
     Raises:
         DataError: no inputs, a path that does not exist, a folder or pattern without any such file.
     """
     if not inputs:
-        raise DataError("predict: expected at least one image, folder or glob, got none")
+        raise DataError(f"predict: expected at least one of {what}, a folder or a glob, got none")
     files: list[Path] = []
     for item in inputs:
         p = Path(item).expanduser()
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in suffixes)
+        if p.is_dir() and is_item is not None and is_item(p):
+            files.append(p)
+        elif p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
+            if is_item is not None:
+                found += sorted(d for d in p.rglob("*") if d.is_dir() and is_item(d))
             if not found:
                 raise DataError(f"predict: expected {what} in folder '{p}', got none")
             files += found

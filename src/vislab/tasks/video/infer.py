@@ -70,32 +70,9 @@ def evaluate(cfg: VideoEvalConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 def expand_videos(inputs: list[str]) -> list[Path]:
     """Video files and frame folders from paths, folders (recursive) and globs, in a stable order."""
-    import glob
+    from vislab.tasks.shared.inputs import expand_inputs
 
-    if not inputs:
-        raise DataError("predict: expected at least one video, frame folder, folder or glob, got none")
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            if frame_files(p):
-                out.append(p)
-                continue
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS) + \
-                sorted(d for d in p.rglob("*") if d.is_dir() and frame_files(d))
-            if not found:
-                raise DataError(f"predict: expected videos ({', '.join(VIDEO_EXTENSIONS)}) or frame folders in '{p}', got none")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        elif any(ch in item for ch in "*?["):
-            found = sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).suffix.lower() in VIDEO_EXTENSIONS)
-            if not found:
-                raise DataError(f"predict: expected the pattern '{item}' to match videos, got no match")
-            out += found
-        else:
-            raise DataError(f"predict: expected an existing video, frame folder or glob, got '{item}' (not found)")
-    return out
+    return expand_inputs(inputs, VIDEO_EXTENSIONS, "videos or frame folders", is_item=lambda d: bool(frame_files(d)))
 
 
 def clip_starts(n_frames: int, span: int, stride: int) -> list[int]:
