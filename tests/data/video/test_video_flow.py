@@ -58,3 +58,21 @@ def test_flow_of_a_video_file_is_computed_once_and_cached(tmp_path):
     again = np.asarray(src.flow(0, "farneback"))
     assert cache.stats()["misses"] == misses and cache.stats()["hits"] >= 1
     assert first.shape == (4, 2, 32, 32) and np.array_equal(first, again)
+
+
+def test_a_cache_without_room_is_switched_off_or_refused(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from vislab.core.errors import DataError
+    from vislab.data.video.source import check_cache_room
+
+    path = write_video(tmp_path / "a.mp4", np.repeat(_translating(5, 32), 3, -1), fps=10)
+    src = lambda: VideoSource("t", ["a", "b"], np.array([0]), ["a"], (32, 32), 3, paths=[str(path)], cache=VideoCache(tmp_path / "c"))  # noqa: E731
+    assert "about 0.00 GB for 5 frames at 32x32" in check_cache_room([src()], flow=False, explicit=True)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: namedtuple("U", "total used free")(100, 100, 1000))  # 1 kB free
+    auto = src()
+    assert "too little room, decoding every epoch" in check_cache_room([auto, None], flow=True, explicit=False)
+    assert auto.cache.root is None and auto.clip(0, np.array([0, 4])).shape == (2, 32, 32, 3)
+    with pytest.raises(DataError, match="expected room for about"):
+        check_cache_room([src()], flow=False, explicit=True)

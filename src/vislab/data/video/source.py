@@ -124,6 +124,34 @@ class VideoSource:
             fit_length(self.n_frames(i), need, f"video {self.path(i)}", pad, what)
 
 
+def check_cache_room(sources: list[VideoSource | None], flow: bool, explicit: bool) -> str:
+    """The disk the cache will take (decoded frames, and flow when ``flow``) against the free space where it lives.
+    Returns a log line; with too little room an automatic cache is switched off (decoding every epoch instead) and an
+    explicit ``--cache DIR`` is an error. Call after the frame counts are known (``check_lengths``)."""
+    import shutil
+
+    srcs = [s for s in sources if s is not None and s.paths is not None]
+    if not srcs or srcs[0].cache.root is None:
+        return ""
+    cache = srcs[0].cache
+    frames = sum(s.n_frames(i) for s in srcs for i in range(len(s)))
+    h, w = srcs[0].size
+    need = frames * h * w * (srcs[0].channels + (8 if flow else 0))  # uint8 frames (+ float16 (dx, dy) flow)
+    root = cache.root
+    probe = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    have = sum(f.stat().st_size for f in root.glob("*.npy")) if root.exists() else 0
+    line = f"cache {root}: about {need / 1e9:.2f} GB for {frames} frames at {h}x{w} ({have / 1e9:.2f} GB there, {free / 1e9:.1f} GB free)"
+    if need - have > 0.9 * free:
+        if explicit:
+            raise DataError(f"--cache {root}: expected room for about {need / 1e9:.1f} GB of decoded frames, got {free / 1e9:.1f} GB free "
+                            f"(use a smaller --img-size, --channels 1, another --cache folder or --cache none)")
+        for s in srcs:
+            s.cache = VideoCache(None)
+        return line + ": too little room, decoding every epoch instead (--cache DIR elsewhere to cache)"
+    return line
+
+
 @dataclass
 class VideoSplits:
     train: VideoSource

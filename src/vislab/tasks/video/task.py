@@ -19,7 +19,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.dist import all_reduce_sum
 from vislab.core.errors import ConfigError, DataError
-from vislab.data.video.source import VideoSplits, load_video_splits
+from vislab.data.video.source import VideoSplits, check_cache_room, load_video_splits
 from vislab.data.video.stream import VideoBatch, VideoStream
 from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
@@ -233,6 +233,7 @@ def setup(cfg: VideoConfig, ctx: WorkerContext) -> VideoJob:
             s.check_lengths(need, cfg.data.pad, f"--clip-len {cfg.data.clip_len} --frame-stride {cfg.data.frame_stride}")
     torch.manual_seed(tc.seed)
     model, args = build_model(cfg.model, len(tr.classes), tr.channels, cfg.data.clip_len, tr.size)
+    cache_line = check_cache_room([tr, splits.val, splits.test], getattr(model, "needs_flow", False), cfg.data.cache not in ("auto", "none"))
     report = None
     if cfg.model.weights:
         from vislab.tasks.shared import weights as W
@@ -255,7 +256,7 @@ def setup(cfg: VideoConfig, ctx: WorkerContext) -> VideoJob:
            f"{len(splits.val) if splits.val else 0} val, {len(splits.test) if splits.test else 0} test videos, {len(tr.classes)} classes, "
            f"clips {cfg.data.clip_len} x {tr.size[0]}x{tr.size[1]}x{tr.channels}, stride {cfg.data.frame_stride}"
            f"{', flow ' + flow if flow else ''}) | {ctx.device} {ctx.precision.name} | {dist.world} process(es) -> {ctx.run_dir}",
-           *(report.lines() if report is not None else [])]
+           *([cache_line] if cache_line else []), *(report.lines() if report is not None else [])]
     hooks = VideoTask(len(tr.classes), len(splits.val) if splits.val is not None else 0, tc.label_smoothing)
     return VideoJob(hooks, model, train, val, ckpt_state, log, cfg=cfg, ctx=ctx, splits=splits, stream_kw=kw,
                     resume_keys=("task", "model", "num_classes", "clip_len"))
