@@ -27,7 +27,7 @@ def video_flow(frames: np.ndarray, method: str = "farneback", raft_weights: str 
         raise DataError(f"optical flow: expected a video of at least 2 frames, got {frames.shape[0]}")
     if method not in FLOW_METHODS:
         raise ConfigError(f"--flow: expected one of {', '.join(FLOW_METHODS)}, got '{method}'")
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0  # (T, C, H, W)
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0  # (T, C, H, W); a copy: cached frames are read-only
     out = []
     raft = _raft(raft_weights) if method == "raft" else None
     for s in range(0, x.shape[0] - 1, chunk):
