@@ -1,5 +1,6 @@
-"""vislab.data.video.io: what our writer writes reads back (count, size, pixels within codec tolerance), foreign
-files and frame folders read, and every bad input is a one-line DataError.
+"""vislab.data.video.io: what our writers (write_video, the streaming VideoWriter) write reads back (count, size,
+pixels within codec tolerance), foreign files and frame folders read (whole or streamed by iter_frames), and every
+bad input is a one-line DataError.
 
 (Named test_video_io.py, not test_io.py: tests/core/test_io.py exists and the test folders have no __init__.py, so
 two test_io.py basenames cannot be collected in one run.)
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from vislab.core.errors import DataError
-from vislab.data.video.io import frame_files, read_frames, read_video, video_info, write_gif, write_video
+from vislab.data.video.io import VideoWriter, frame_files, iter_frames, read_frames, read_video, video_info, write_gif, write_video
 
 # Mean absolute error (0..255) a smooth synthetic clip may lose through a lossy codec at our settings (H.264 / VP9
 # constant quality 18 / 30, MPEG-4 qscale 2, all 4:2:0 chroma). Measured about 2.1 (mp4, mkv, avi) and 2.7 (webm).
@@ -190,3 +191,119 @@ def test_bad_frame_arrays_are_errors(tmp_path):
     for bad in (np.zeros((0, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 4), np.uint8), np.zeros((8, 8), np.uint8)):
         with pytest.raises(DataError, match="expected frames"):
             write_video(tmp_path / "x.mp4", bad)
+
+
+# --------------------------------------------------------------------------------------------
+# streaming: iter_frames and VideoWriter
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".webm"])
+def test_iter_frames_yields_what_read_video_returns(tmp_path, clip, ext):
+    p = write_video(tmp_path / f"a{ext}", clip, fps=10)
+    got = list(iter_frames(p))
+    assert len(got) == 12 and all(f.shape == (64, 80, 3) and f.dtype == np.uint8 for f in got)
+    np.testing.assert_array_equal(np.stack(got), read_video(p))
+    np.testing.assert_array_equal(np.stack(list(iter_frames(p, size=(16, 20), gray=True))), read_video(p, size=(16, 20), gray=True))
+
+
+def test_iter_frames_of_a_frame_folder(tmp_path, clip):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(clip[i]).save(folder / f"{i:04d}.png")
+    np.testing.assert_array_equal(np.stack(list(iter_frames(folder))), clip[:4])
+    Image.fromarray(clip[4, :32, :40]).save(folder / "0004.png")
+    with pytest.raises(DataError, match="mixed sizes"):
+        list(iter_frames(folder))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="expected image files"):
+        iter_frames(tmp_path / "empty")  # before the first frame
+
+
+def test_iter_frames_stops_early_and_closes(tmp_path, clip):
+    p = write_video(tmp_path / "a.mp4", clip, fps=10)
+    it = iter_frames(p)
+    first = next(it)
+    it.close()
+    np.testing.assert_array_equal(first, read_video(p, indices=[0])[0])
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "missing"])
+def test_iter_frames_bad_files_are_one_line_data_errors_at_the_call(tmp_path, kind):
+    path = tmp_path / "bad.mp4"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not a video\n" * 20)
+    with pytest.raises(DataError) as e:
+        iter_frames(path)  # raised by the call, not at the first next()
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"video {path}: expected ")
+    assert {"empty": "empty file", "text": "cannot open", "missing": "no such file"}[kind] in msg
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".webm", ".gif"])
+def test_video_writer_matches_write_video(tmp_path, clip, ext):
+    with VideoWriter(tmp_path / f"s{ext}", fps=10) as w:
+        for f in clip:
+            w.write(f)
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []  # nothing in place before close
+    assert w.frames == 12 and sorted(p.name for p in tmp_path.iterdir()) == [f"s{ext}"]  # no temporary file left
+    info = video_info(w.path)
+    assert (info.frames, info.height, info.width) == (12, 64, 80) and info.fps == pytest.approx(10.0)
+    ref = read_video(write_video(tmp_path / f"b{ext}", clip, fps=10))
+    np.testing.assert_array_equal(read_video(w.path), ref)  # the same encoder, the same settings: the same pixels
+
+
+def test_video_writer_is_h264_in_mp4(tmp_path, clip):
+    import av
+
+    with VideoWriter(tmp_path / "a.mp4", fps=12.5) as w:
+        for f in clip[:3]:
+            w.write(f)
+    with av.open(str(w.path)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+        assert float(s.average_rate) == pytest.approx(12.5)
+
+
+def test_video_writer_frame_kinds_and_odd_sizes(tmp_path):
+    clip = moving_shapes(4, 33, 47)
+    with VideoWriter(tmp_path / "k.mp4", fps=10) as w:
+        w.write(clip[0])
+        w.write(clip[1].astype(np.float32) / 255)  # float in [0, 1]
+        w.write(cv2.cvtColor(clip[2], cv2.COLOR_RGB2GRAY))  # gray (H, W)
+        w.write(cv2.cvtColor(clip[3], cv2.COLOR_RGB2GRAY)[..., None])  # gray (H, W, 1)
+    back = read_video(w.path)
+    assert back.shape == (4, 34, 48, 3)  # padded to even like write_video
+    assert mae(back[:2, :33, :47], clip[:2]) < CODEC_MAE
+    assert mae(back[2, :33, :47, 0], cv2.cvtColor(clip[2], cv2.COLOR_RGB2GRAY)) < CODEC_MAE
+
+
+def test_video_writer_errors_leave_no_file(tmp_path, clip):
+    with pytest.raises(DataError, match="expected every frame 80x64 like the first, got 40x32 .frame 1.") as e:
+        with VideoWriter(tmp_path / "a.mp4", fps=10) as w:
+            w.write(clip[0])
+            w.write(clip[1, :32, :40])
+    assert "\n" not in str(e.value)
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "b.mp4", fps=10) as w:
+            w.write(clip[0])
+            raise RuntimeError("the caller failed")
+    with pytest.raises(DataError, match="expected at least one frame to write, got none"):
+        with VideoWriter(tmp_path / "c.mp4", fps=10):
+            pass
+    with pytest.raises(DataError, match="expected a frame .H, W, 1.3. to write, got shape .8, 8, 4."):
+        with VideoWriter(tmp_path / "d.mp4", fps=10) as w:
+            w.write(np.zeros((8, 8, 4), np.uint8))
+    assert list(tmp_path.iterdir()) == []  # no file and no temporary one
+    with pytest.raises(DataError, match="expected one of .mp4"):
+        VideoWriter(tmp_path / "a.mov", fps=10)
+    with pytest.raises(DataError, match="expected fps > 0 to write, got 0"):
+        VideoWriter(tmp_path / "a.mp4", fps=0)
+    with VideoWriter(tmp_path / "e.mp4", fps=10) as w:
+        w.write(clip[0])
+    with pytest.raises(DataError, match="already closed"):
+        w.write(clip[1])
+    assert w.close() == w.path  # a second close does nothing

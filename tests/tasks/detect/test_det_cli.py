@@ -53,6 +53,11 @@ def test_train_eval_predict_export(cli, tmp_path):
     dets = json.loads((tmp_path / "pred" / "detections.json").read_text())
     assert {d["file_name"] for d in dets} == {str(img), str(video)} and {d.get("frame") for d in dets if d["file_name"] == str(video)} == {0, 1, 2}
     assert (tmp_path / "pred" / f"{img.stem}_boxes.png").exists() and (tmp_path / "pred" / "clip_boxes.mp4").exists()
+    import av
+
+    with av.open(str(tmp_path / "pred" / "clip_boxes.mp4")) as c:  # H.264 (browsers play it), the input's 3 frames at its 5 fps
+        s = c.streams.video[0]
+        assert (s.codec_context.name, s.frames, float(s.average_rate)) == ("h264", 3, 5.0)
     code, out, err = cli("detect", "export", str(run))
     assert code == 0, err
     assert "outputs detections" in out and float(out.split("max |diff| vs eager ")[1].split(")")[0]) < 1e-3

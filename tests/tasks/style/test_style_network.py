@@ -80,11 +80,21 @@ def test_two_styles_apply_to_images_and_video(tmp_path, cli):
     while cap.read()[0]:
         frames += 1
     assert frames == 4
+    import av
+
+    with av.open(str(run / "apply" / "clip_style1.mp4")) as c:  # H.264 (browsers play it) at the input's 5 fps
+        s = c.streams.video[0]
+        assert (s.codec_context.name, float(s.average_rate)) == ("h264", 5.0)
     code, out, err = cli("style", "apply", str(run), str(a), "--mix", "0.5,0.5", "--out", str(tmp_path / "mix"))
     assert code == 0, err
     assert (tmp_path / "mix" / "hubble_mix.png").is_file()
     code, out, err = cli("style", "apply", str(run), str(a), "--mix", "1,2,3")
     assert code == 2 and "--mix: expected 2 non-negative weights" in err
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n" * 20)
+    code, out, err = cli("style", "apply", str(run), str(bad), "--out", str(tmp_path / "bad"))
+    assert code == 2 and err.strip().splitlines()[-1].startswith(f"error: video {bad}: expected a readable video"), err
+    assert not list((tmp_path / "bad").glob("*.mp4"))  # nothing half-written
 
 
 def test_bad_style_inputs(tmp_path, cli):

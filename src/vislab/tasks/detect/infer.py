@@ -151,10 +151,11 @@ def detect_batch(model: nn.Module, imgs, state: dict[str, Any], device, score_th
 def predict(cfg: DetPredictConfig) -> dict[str, Any]:
     """Detect objects in images and videos (frame by frame); writes ``detections.json`` (COCO results with
     ``file_name``/``frame`` and class names; mask models: RLE ``segmentation``) and, with ``draw``, the pictures /
-    videos with the boxes (and masks)."""
-    import cv2
+    videos with the boxes (and masks): H.264 ``.mp4`` at the input's frame rate (10 when it states none)."""
+    import contextlib
 
     from vislab.core.io import read_image
+    from vislab.data.video.io import VideoWriter, iter_frames, video_info
     from vislab.metrics.detection import detections_to_coco, encode_masks
 
     model, state, device, _ = load_for_inference(cfg.checkpoint, TASK, cfg.device, "fp32")
@@ -166,29 +167,19 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
     with Tracker("predict", sum(_frames(f) for f in files), unit="images / frames") as progress:
         for k, f in enumerate(files, 1):
             if f.suffix.lower() in VIDEO_SUFFIXES:
-                cap = cv2.VideoCapture(str(f))
-                if not cap.isOpened():
-                    raise DataError(f"video '{f}': expected a readable video, got one OpenCV cannot open")
-                writer, frame_no = None, 0
-                while True:
-                    ok, bgr = cap.read()
-                    if not ok:
-                        break
-                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                    d = detect_array(model, rgb, state, device, cfg.score_thresh)
-                    for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
-                        results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
-                    if cfg.draw:
-                        if writer is None:
-                            dst = out / f"{f.stem}_boxes.mp4"
-                            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 10, (rgb.shape[1], rgb.shape[0]))
-                            written.append(str(dst))
-                        writer.write(cv2.cvtColor(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes, masks=d.get("masks")), cv2.COLOR_RGB2BGR))
-                    frame_no += 1
-                    progress.advance()
-                cap.release()
-                if writer is not None:
-                    writer.release()
+                dst = out / f"{f.stem}_boxes.mp4"
+                frames = iter_frames(f)  # a bad video is a one-line DataError here, before anything is written
+                drawn = VideoWriter(dst, video_info(f).fps or 10) if cfg.draw else contextlib.nullcontext()
+                with contextlib.closing(frames), drawn as writer:
+                    for frame_no, rgb in enumerate(frames):
+                        d = detect_array(model, rgb, state, device, cfg.score_thresh)
+                        for r in detections_to_coco(k, d["boxes"], d["scores"], d["labels"], encode_masks(d["masks"]) if "masks" in d else None):
+                            results.append({**r, "file_name": str(f), "frame": frame_no, "category": classes[r["category_id"] - 1]})
+                        if writer is not None:
+                            writer.write(draw_boxes(rgb, d["boxes"], d["labels"], d["scores"], classes, masks=d.get("masks")))
+                        progress.advance()
+                if cfg.draw:
+                    written.append(str(dst))
                 continue
             img = read_image(f, "RGB")
             d = detect_array(model, img, state, device, cfg.score_thresh)
@@ -206,12 +197,10 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
 
 
 def _frames(path: Path) -> int:
-    """How many pictures ``path`` holds: 1 for an image, the frame count a video's header states (0 when unknown)."""
+    """How many pictures ``path`` holds: 1 for an image, a video's frame count (see :func:`~vislab.data.video.io.video_info`;
+    a bad video is a one-line DataError)."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         return 1
-    import cv2
+    from vislab.data.video.io import video_info
 
-    cap = cv2.VideoCapture(str(path))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-    cap.release()
-    return max(n, 0)
+    return max(video_info(path).frames, 0)
