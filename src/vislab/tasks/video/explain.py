@@ -114,13 +114,15 @@ def explain(cfg: Any) -> dict[str, Any]:
     span = (L - 1) * s + 1
     paths, rows = [], []
     for f in files:
-        frames = read_video(f)
+        from vislab.data.video.io import video_info
         from vislab.data.video.sampling import fit_length
 
-        fit_length(len(frames), span, f"video {f}", state["config"]["data"].get("pad", "error"), f"--clip-len {L} --frame-stride {s}")
-        st = max(0, (len(frames) - span) // 2)
-        idx = np.minimum(np.arange(L) * s + st, len(frames) - 1)
-        small = _resize_clip(frames[idx], tuple(state["img_size"]), state["channels"])
+        n = video_info(f).frames
+        fit_length(n, span, f"video {f}", state["config"]["data"].get("pad", "error"), f"--clip-len {L} --frame-stride {s}")
+        st = max(0, (n - span) // 2)
+        idx = np.minimum(np.arange(L) * s + st, n - 1)  # the centre clip: only its frames are kept
+        clip = read_video(f, indices=idx.tolist())
+        small = _resize_clip(clip, tuple(state["img_size"]), state["channels"])
         x = torch.from_numpy(small).permute(3, 0, 1, 2)[None].float().div(255)
         x = ((x - torch.tensor(state["mean"]).view(1, -1, 1, 1, 1)) / torch.tensor(state["std"]).view(1, -1, 1, 1, 1)).to(device)
         flow = None
@@ -128,7 +130,7 @@ def explain(cfg: Any) -> dict[str, Any]:
             fl = video_flow(small, "farneback" if state["flow"] == "gt" else state["flow"])
             flow = (torch.from_numpy(fl.astype(np.float32)).permute(1, 0, 2, 3)[None] / state.get("flow_scale", 4.0)).to(device)
         cam, prob = spatiotemporal_cam(model, x, target, cfg.layer, flow)
-        pics = overlay(_resize_clip(frames[idx], (max(96, frames.shape[1]), max(96, frames.shape[2])), 3) if frames.shape[1] < 96 else frames[idx], cam)
+        pics = overlay(_resize_clip(clip, (max(96, clip.shape[1]), max(96, clip.shape[2])), 3) if clip.shape[1] < 96 else clip, cam)
         stem = Path(f).stem if Path(f).is_file() else Path(f).name
         t = int(prob.argmax()) if target is None else target
         gif = write_gif(out / f"{stem}_cam.gif", pics, fps=cfg.fps)

@@ -15,7 +15,7 @@ from vislab.core import config as C
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, csv_cell
 from vislab.core.progress import Tracker
-from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, read_video
+from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, iter_frames
 from vislab.data.video.sampling import fit_length
 from vislab.data.video.source import load_video_splits
 from vislab.data.video.stream import VideoStream
@@ -162,24 +162,28 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
             from vislab.data.video.io import video_info
 
             info = video_info(f)
-            frames = read_video(f)
-            r = predict_video(model, state, frames, device, precision, cfg.stride, pad, cfg.batch_size, str(f))
+            # one streamed pass at the model's size (the frames as training decoded them); the annotated video is a second
+            # streamed pass at the video's own size: memory grows with the small frames only
+            small = np.stack(list(iter_frames(f, size=tuple(state["img_size"]), gray=state["channels"] == 1)))
+            r = predict_video(model, state, small, device, precision, cfg.stride, pad, cfg.batch_size, str(f))
+            n_frames = len(small)
+            del small
             vp, cp, fp = r["video_probs"], r["clip_probs"], r["frame_probs"]
             order = np.argsort(-vp)[:k]
             clips = []
             for j, (st, p) in enumerate(zip(r["starts"], cp, strict=True)):
                 top = np.argsort(-p)[:k]
-                end = min(st + r["span"], len(frames)) - 1
+                end = min(st + r["span"], n_frames) - 1
                 clips.append({"start": int(st), "end": int(end), "label": classes[top[0]], "prob": float(p[top[0]]),
                               "topk": [{"label": classes[i], "prob": float(p[i])} for i in top]})
                 csv_rows.append(f"{csv_cell(str(f))},{j},{st},{end},{csv_cell(classes[top[0]])},{p[top[0]]:.6f}")
             frame_rows = [{"frame": t, "time": round(t / info.fps, 4) if info.fps else None, "label": classes[int(p.argmax())],
                            "prob": float(p.max())} for t, p in enumerate(fp)]
-            row = {"path": str(f), "frames": len(frames), "fps": info.fps, "label": classes[order[0]], "prob": float(vp[order[0]]),
+            row = {"path": str(f), "frames": n_frames, "fps": info.fps, "label": classes[order[0]], "prob": float(vp[order[0]]),
                    "topk": [{"label": classes[i], "prob": float(vp[i])} for i in order], "clips": clips, "per_frame": frame_rows}
             if cfg.annotate:
                 stem = Path(f).stem if Path(f).is_file() else Path(f).name
-                row["annotated"] = str(_annotate(frames, fp, classes, out / f"{stem}_annotated.mp4", info.fps or 10))
+                row["annotated"] = str(_annotate(f, fp, classes, out / f"{stem}_annotated.mp4", info.fps or 10))
                 row["timeline"] = str(_timeline(fp, classes, out / f"{stem}_timeline.png", f"{stem}: {classes[order[0]]} {vp[order[0]]:.2f}"))
             results.append(row)
             progress.advance(1)
@@ -188,24 +192,24 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
     return {"out": str(out), "rows": results}
 
 
-def _annotate(frames: np.ndarray, frame_probs: np.ndarray, classes: list[str], path: Path, fps: float) -> Path:
-    """Each frame with its label and probability in a bar at the top (frames upscaled to at least 192 px)."""
+def _annotate(video: Path, frame_probs: np.ndarray, classes: list[str], path: Path, fps: float) -> Path:
+    """The video (streamed) with each frame's label and probability in a bar at the top (upscaled to >= 192 px)."""
     from PIL import Image, ImageDraw
 
-    from vislab.data.video.io import write_video
+    from vislab.data.video.io import VideoWriter
 
-    scale = max(1, -(-192 // max(frames.shape[1], frames.shape[2])))
-    out = []
-    for a, p in zip(frames, frame_probs, strict=True):
-        im = Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a).convert("RGB")
-        if scale > 1:
-            im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-        d = ImageDraw.Draw(im)
-        d.rectangle([0, 0, im.width, 14], fill=(0, 0, 0))
-        d.rectangle([0, 12, int(im.width * float(p.max())), 14], fill=(0, 200, 0))
-        d.text((2, 0), f"{classes[int(p.argmax())]} {float(p.max()):.2f}", fill=(255, 255, 0))
-        out.append(np.asarray(im))
-    return write_video(path, np.stack(out), fps=fps)
+    with VideoWriter(path, fps=fps) as writer:
+        for a, p in zip(iter_frames(video), frame_probs, strict=False):
+            im = Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a).convert("RGB")
+            scale = max(1, -(-192 // max(im.width, im.height)))
+            if scale > 1:
+                im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+            d = ImageDraw.Draw(im)
+            d.rectangle([0, 0, im.width, 14], fill=(0, 0, 0))
+            d.rectangle([0, 12, int(im.width * float(p.max())), 14], fill=(0, 200, 0))
+            d.text((2, 0), f"{classes[int(p.argmax())]} {float(p.max()):.2f}", fill=(255, 255, 0))
+            writer.write(np.asarray(im))
+    return path
 
 
 def _timeline(frame_probs: np.ndarray, classes: list[str], path: Path, title: str) -> Path:
