@@ -110,3 +110,14 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
     if dt == "mps":
         return Precision("fp16", torch.float16, False, False, dt)
     return Precision("fp16", torch.float16, dt == "cuda", True, dt)
+
+
+def channels_last_for(model: torch.nn.Module) -> torch.memory_format:
+    """The channels-last format that fits ``model``'s weights: ``channels_last_3d`` when it has 5-D ones (3-D
+    convolutions: video models), else ``channels_last`` (``model.to(memory_format=channels_last)`` fails on 5-D weights).
+
+    Example:
+        >>> channels_last_for(torch.nn.Conv3d(1, 2, 3)), channels_last_for(torch.nn.Conv2d(1, 2, 3))
+        (torch.channels_last_3d, torch.channels_last)
+    """
+    return torch.channels_last_3d if any(p.dim() == 5 for p in model.parameters()) else torch.channels_last

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from vislab.core.device import Precision
+from vislab.core.device import Precision, channels_last_for
 from vislab.core.dist import DistInfo, all_reduce_sum, barrier
 from vislab.core.errors import CheckpointError, ConfigError, TrainingError
 from vislab.engine import checkpoint as ckpt
@@ -327,7 +327,7 @@ class Trainer:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         if self.precision.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=channels_last_for(model))
         return model
 
     def wrap(self, model: nn.Module) -> nn.Module:

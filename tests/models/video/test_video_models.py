@@ -139,7 +139,9 @@ def test_two_stream_fusions_stream_logits_and_clip_length():
         assert rgb.shape == motion.shape == (B, K)
         m.eval()
         with torch.no_grad():  # the same through forward (what a DistributedDataParallel wrapper calls)
-            assert all(torch.equal(a, b) for a, b in zip(m(x, flow, streams=True), m.stream_logits(x, flow), strict=True))
+            rgb2, motion2, fused = m(x, flow, streams=True)  # one pass gives every head's logits
+            assert torch.equal(rgb2, m.stream_logits(x, flow)[0]) and torch.equal(motion2, m.stream_logits(x, flow)[1])
+            assert torch.equal(fused, m(x, flow))
         m.train()
         (y.sum() + rgb.sum() + motion.sum()).backward()
         if fusion == "late":  # log-probabilities: each row's exp sums to <= 1 (geometric mean of two distributions)
@@ -201,3 +203,18 @@ def test_models_show_and_list_know_video_models(cli):
     assert code == 0 and all(n in out for n in ("c3d", "r2plus1d_18", "cnn_gru", "two_stream", "framewise")), out
     code, out, err = cli("models", "show", "two_stream")
     assert code == 2 and "takes optical flow beside its clip" in err
+
+
+@pytest.mark.parametrize("name", ["c3d", "r3d_18", "cnn_gru", "framewise"])
+def test_video_models_take_the_channels_last_layout_the_precision_policy_asks_for(name):
+    # bf16 + channels_last is the CPU policy on AVX-512-BF16 / AMX machines (and AMP's on CUDA): 5-D weights need
+    # channels_last_3d, which plain `model.to(memory_format=torch.channels_last)` refuses
+    from vislab.core.device import channels_last_for
+
+    kw = {"small_input": True} if name == "r3d_18" else {}
+    m = MODELS.build(name, num_classes=3, **kw).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        ref = m(x)
+        m = m.to(memory_format=channels_last_for(m))
+        torch.testing.assert_close(m(x), ref, atol=1e-4, rtol=1e-4)

@@ -61,8 +61,9 @@ def default_cache_dir() -> Path:
 
 
 def source_signature(path: str | os.PathLike) -> tuple[str, int, int]:
-    """``(absolute path, mtime_ns, bytes)`` of a video file; for a frame folder the newest frame's mtime_ns and the
-    frames' total bytes (and so a frame added, removed or rewritten changes it)."""
+    """``(absolute path, mtime_ns, bytes)`` of a video file; for a frame folder the newest mtime_ns of the folder and its
+    frames, and the frames' total bytes mixed with a checksum of their names (and so a frame added, removed, renamed or
+    rewritten changes it)."""
     from vislab.data.video.io import frame_files
 
     p = Path(path).resolve()
@@ -70,8 +71,11 @@ def source_signature(path: str | os.PathLike) -> tuple[str, int, int]:
         files = frame_files(p)
         if not files:
             raise DataError(f"frame folder {p}: expected image files, got none")
+        import zlib
+
         stats = [f.stat() for f in files]
-        return (str(p), max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats) + len(files))
+        names = zlib.crc32("\n".join(f.name for f in files).encode())  # a renamed or reordered frame changes it too
+        return (str(p), max(p.stat().st_mtime_ns, *(s.st_mtime_ns for s in stats)), sum(s.st_size for s in stats) + len(files) + (names << 40))
     try:
         st = p.stat()
     except FileNotFoundError:

@@ -42,6 +42,25 @@ def video_flow(frames: np.ndarray, method: str = "farneback", raft_weights: str 
     return torch.cat(out).numpy().astype(np.float16)
 
 
+def clip_flow(flow: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The flow between a clip's consecutive sampled frames ``idx[j] -> idx[j+1]``, from a video's per-step flow
+    ``flow`` ``(F-1, 2, H, W)`` (step k: frame k -> k+1): the sum of the steps between them -- exact for a translation,
+    the usual approximation of the composed motion otherwise; 0 for a repeated frame (``--pad repeat``) and for a
+    jump backwards (``--pad loop``'s wrap). Returns ``(len(idx) - 1, 2, H, W)`` float32.
+
+    Example:
+        >>> f = np.ones((5, 2, 1, 1), np.float16)  # one pixel moving (1, 1) per step
+        >>> clip_flow(f, np.array([0, 2, 4, 4, 1]))[:, 0, 0, 0].tolist()
+        [2.0, 2.0, 0.0, 0.0]
+    """
+    out = np.zeros((max(len(idx) - 1, 0), *flow.shape[1:]), np.float32)
+    for j in range(len(idx) - 1):
+        a, b = int(idx[j]), min(int(idx[j + 1]), len(flow))
+        if b > a:
+            out[j] = np.asarray(flow[a:b], dtype=np.float32).sum(0)
+    return out
+
+
 _RAFT_CACHE: dict[str, torch.nn.Module] = {}
 
 

@@ -116,7 +116,9 @@ def _read_classes(root: Path, label: str) -> dict[str, list[tuple[str, Path]]]:
 
 def _items(found: dict[str, list[tuple[str, Path]]], classes: list[str], prefix: str = "") -> list[VideoItem]:
     index = {c: i for i, c in enumerate(classes)}
-    return [VideoItem(str(p), index[c], f"{prefix}{c}/{name}") for c, items in found.items() for name, p in items]
+    # a UCF-101-style name (v_Class_g08_c01) carries its group even without the split files: keep groups apart
+    group = lambda name: f"g{g.group(1)}" if (g := _UCF_GROUP.search(Path(name).stem)) else ""  # noqa: E731
+    return [VideoItem(str(p), index[c], f"{prefix}{c}/{name}", group(name)) for c, items in found.items() for name, p in items]
 
 
 def _split_dir(root: Path, split: str) -> Path | None:

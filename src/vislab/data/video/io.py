@@ -172,8 +172,8 @@ def read_video(path: str | os.PathLike, size: int | Sequence[int] | None = None,
     hw = _size(size)
     if path.is_dir():
         return read_frames(path, hw, gray, indices)
-    want = sorted(set(int(i) for i in indices)) if indices is not None else None
-    last = want[-1] if want else None
+    want = set(int(i) for i in indices) if indices is not None else None  # a set: membership per decoded frame
+    last = max(want) if want else None
     got: dict[int, np.ndarray] = {}
     frames: list[np.ndarray] = []
     decoded = 0  # frames decoded (the video's length when an index is past its end)
@@ -190,7 +190,7 @@ def read_video(path: str | os.PathLike, size: int | Sequence[int] | None = None,
         if not frames:
             raise DataError(f"video {path}: expected at least one frame, got none")
         return np.stack(frames)
-    missing = [i for i in want if i not in got]
+    missing = sorted(i for i in want if i not in got)
     if missing:
         raise DataError(f"video {path}: expected frame {missing[0]}, got a video of {decoded} frames")
     return np.stack([got[int(i)] for i in indices])  # type: ignore[union-attr]

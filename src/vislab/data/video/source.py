@@ -41,6 +41,7 @@ class VideoSource:
         self.cache = cache if cache is not None else VideoCache(None)
         self.raft_weights = raft_weights
         self._lengths: dict[int, int] = {}
+        self._short: set[int] = set()  # damaged videos already warned about
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,16 +54,29 @@ class VideoSource:
         """Video ``i``'s frames ``(T, H, W, C)`` uint8 (a memory map when cached on disk)."""
         if self.clips is not None:
             return self.clips[i]
-        a = self.cache.frames(self.paths[i], self.size, self.channels == 1)  # type: ignore[index]
-        self._lengths[i] = len(a)
-        return a
+        return self.cache.frames(self.paths[i], self.size, self.channels == 1)  # type: ignore[index]
 
     def clip(self, i: int, indices: np.ndarray) -> np.ndarray:
         """Frames ``indices`` of video ``i``: ``(len(indices), H, W, C)`` uint8 (without a cache folder only those are
-        decoded)."""
+        decoded). Indices are chosen from :meth:`n_frames`, the container's count, which stays fixed; a damaged file that
+        decodes fewer frames gives its last decodable frame for the missing ones (and a warning, once)."""
         if self.clips is not None:
             return self.clips[i][indices]
-        return self.cache.clip(self.paths[i], indices, self.size, self.channels == 1)  # type: ignore[index]
+        path = self.paths[i]  # type: ignore[index]
+        try:
+            return self.cache.clip(path, indices, self.size, self.channels == 1)
+        except DataError as e:
+            if "expected frame" not in str(e):
+                raise
+        from vislab.data.video.io import read_video
+
+        a = self.cache.frames(path, self.size, self.channels == 1) if self.cache.root is not None else read_video(path, self.size, self.channels == 1)
+        if i not in self._short:
+            import warnings
+
+            self._short.add(i)
+            warnings.warn(f"video {path}: its container says {self.n_frames(i)} frames, {len(a)} decode; using the last for the rest", stacklevel=2)
+        return np.asarray(a[np.minimum(np.asarray(indices), len(a) - 1)])
 
     def n_frames(self, i: int) -> int:
         """Frame count without decoding (the container's, or the frame folder's files)."""
@@ -73,6 +87,20 @@ class VideoSource:
 
             self._lengths[i] = video_info(self.paths[i]).frames  # type: ignore[index]
         return self._lengths[i]
+
+    def clip_flow(self, i: int, indices: np.ndarray, method: str) -> np.ndarray:
+        """The flow between the sampled frames ``indices`` of video ``i`` (:func:`~vislab.data.video.flow.clip_flow`):
+        ``(len(indices) - 1, 2, H, W)`` float32. With a cache folder (or generated clips) from the whole video's flow,
+        computed once; without one from the frames the clip spans only."""
+        from vislab.data.video.flow import clip_flow, video_flow
+
+        idx = np.asarray(indices)
+        if self.clips is not None or method == "gt" or self.cache.root is not None:
+            return clip_flow(self.flow(i, method), idx)
+        lo, hi = int(idx.min()), int(idx.max())
+        if hi == lo:
+            return np.zeros((len(idx) - 1, 2, *self.size), np.float32)
+        return clip_flow(video_flow(self.clip(i, np.arange(lo, hi + 1)), method, self.raft_weights), idx - lo)
 
     def flow(self, i: int, method: str) -> np.ndarray:
         """Flow between consecutive frames of video ``i``: ``(T-1, 2, H, W)`` float16 (``gt``: the generator's)."""
@@ -136,7 +164,7 @@ def check_cache_room(sources: list[VideoSource | None], flow: bool, explicit: bo
     cache = srcs[0].cache
     frames = sum(s.n_frames(i) for s in srcs for i in range(len(s)))
     h, w = srcs[0].size
-    need = frames * h * w * (srcs[0].channels + (8 if flow else 0))  # uint8 frames (+ float16 (dx, dy) flow)
+    need = frames * h * w * (srcs[0].channels + (4 if flow else 0))  # uint8 frames (+ float16 (dx, dy) flow)
     root = cache.root
     probe = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(probe).free
@@ -206,7 +234,7 @@ def load_video_splits(cfg: Any) -> VideoSplits:
                          seed=cfg.split_seed)
         ids = [f"{mv.classes[y]}_{i:04d}" for i, y in enumerate(mv.labels)]
         full = VideoSource(cfg.data, mv.classes, mv.labels, ids, size, channels, clips=mv.clips, gt_flow=mv.flow.astype(np.float16),
-                           frame_labels=mv.frame_labels)
+                           frame_labels=mv.frame_labels, raft_weights=cfg.raft_weights)
         n_test, n_val = round(n * cfg.test_split), round(n * cfg.val_split)
         if n - n_test - n_val < len(mv.classes):
             raise DataError(f"--n-videos: expected enough generated clips for {len(mv.classes)} classes after the val / test splits, got {n}")

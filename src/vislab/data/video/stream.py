@@ -83,10 +83,7 @@ class VideoStream:
         v, k = entry
         idx = self.indices(v, k, epoch)
         clip = np.asarray(self.src.clip(v, idx))  # (T, H, W, C)
-        flow = None
-        if self.flow:
-            f = self.src.flow(v, self.flow)  # (F-1, 2, H, W)
-            flow = np.asarray(f[np.minimum(idx[:-1], len(f) - 1)], dtype=np.float32)
+        flow = self.src.clip_flow(v, idx, self.flow) if self.flow else None  # (T-1, 2, H, W): sampled frame to sampled frame
         return clip, flow, idx
 
     def epoch(self, epoch: int) -> Iterator[VideoBatch]:

@@ -11,8 +11,9 @@ Fusion of the two:
   log-probabilities (usable as logits: argmax and cross-entropy behave);
 * ``"mid"``: the two pooled feature vectors are concatenated -> dropout -> one linear head.
 
-:meth:`TwoStream.stream_logits` (also ``forward(x, flow, streams=True)``) gives each stream's own logits (for
-``"mid"`` from auxiliary heads), so a task can train the streams with separate losses, as the paper does.
+:meth:`TwoStream.stream_logits` gives each stream's own logits (for ``"mid"`` from auxiliary heads), so a task can
+train the streams with separate losses, as the paper does; ``forward(x, flow, streams=True)`` gives
+``(rgb, flow, fused)`` from one pass.
 
 Example:
     >>> import torch
@@ -94,16 +95,17 @@ class TwoStream(VideoClassifier):
         f_rgb, f_flow = self.stream_features(x, flow)
         return self.rgb_head(self.head_drop(f_rgb)), self.flow_head(self.head_drop(f_flow))
 
-    def forward(self, x: torch.Tensor, flow: torch.Tensor, streams: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """``(B, C, T, H, W), (B, 2, T - 1, H, W) -> (B, K)`` fused scores; ``streams=True``: :meth:`stream_logits`
-        (through ``forward``, so a ``DistributedDataParallel`` wrapper still synchronises the gradients)."""
-        if streams:
-            return self.stream_logits(x, flow)
-        if self.head is None:  # late fusion: average the two streams' class log-probabilities
-            rgb, motion = self.stream_logits(x, flow)
-            return (F.log_softmax(rgb, 1) + F.log_softmax(motion, 1)) / 2
+    def forward(self, x: torch.Tensor, flow: torch.Tensor, streams: bool = False) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``(B, C, T, H, W), (B, 2, T - 1, H, W) -> (B, K)`` fused scores; ``streams=True``: ``(rgb, flow, fused)``
+        logits from one pass (through ``forward``, so a ``DistributedDataParallel`` wrapper synchronises the gradients
+        of every head a loss uses: a task trains the streams' heads too, also under mid fusion)."""
         f_rgb, f_flow = self.stream_features(x, flow)
-        return self.head(self.head_drop(torch.cat([f_rgb, f_flow], 1)))
+        rgb, motion = self.rgb_head(self.head_drop(f_rgb)), self.flow_head(self.head_drop(f_flow))
+        if self.head is None:  # late fusion: average the two streams' class log-probabilities
+            fused = (F.log_softmax(rgb, 1) + F.log_softmax(motion, 1)) / 2
+        else:
+            fused = self.head(self.head_drop(torch.cat([f_rgb, f_flow], 1)))
+        return (rgb, motion, fused) if streams else fused
 
 
 @register_model(task="video", family="two_stream", input_size=(3, 8, 32, 32))

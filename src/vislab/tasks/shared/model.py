@@ -79,7 +79,9 @@ def load_for_inference(checkpoint: str, task: str, device: str = "auto", precisi
     prec = resolve_precision(precision, dev)
     model = model.to(dev)
     if prec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        from vislab.core.device import channels_last_for
+
+        model = model.to(memory_format=channels_last_for(model))
     return model, state, dev, prec
 
 

@@ -51,8 +51,8 @@ def spatiotemporal_cam(model: nn.Module, x: torch.Tensor, target: int | None = N
         store["a"] = out
 
     h = mod.register_forward_hook(hook)
-    try:
-        with torch.enable_grad():
+    try:  # cuDNN's RNNs refuse a backward pass in eval mode: the CAM's gradients go through PyTorch's own kernels
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
             out = model(x, flow) if getattr(model, "needs_flow", False) else model(x)
             logits = out.mean(2) if out.dim() == 3 else out
             prob = logits.float().softmax(1)[0].detach()
@@ -97,9 +97,11 @@ def overlay(frames: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarr
 def explain(cfg: Any) -> dict[str, Any]:
     """CAM GIF + mp4 (frames | overlay) per video, for its first clip (centre clip of longer videos)."""
     from vislab.data.video.flow import video_flow
-    from vislab.data.video.io import read_video, write_gif, write_video
+    from vislab.data.video.flow import clip_flow
+    from vislab.data.video.io import read_video, video_info, write_gif, write_video
+    from vislab.data.video.sampling import dense, sample
     from vislab.tasks.shared.model import load_for_inference
-    from vislab.tasks.video.infer import _resize_clip, expand_videos
+    from vislab.tasks.video.infer import _resize_clip, expand_videos, run_flow_method, unique_stems
 
     model, state, device, _ = load_for_inference(cfg.checkpoint, "video", cfg.device, "fp32")
     classes = state["classes"]
@@ -108,34 +110,38 @@ def explain(cfg: Any) -> dict[str, Any]:
         target = int(cfg.target_class) if cfg.target_class.isdigit() else (classes.index(cfg.target_class) if cfg.target_class in classes else None)
         if target is None or not 0 <= target < len(classes):
             raise ConfigError(f"--target-class: expected one of {', '.join(classes)} or an index below {len(classes)}, got '{cfg.target_class}'")
+    from vislab.tasks.base import check_all
+
+    check_all([(cfg.fps > 0, "--fps", "> 0", cfg.fps), (cfg.max_videos >= 1, "--max-videos", ">= 1", cfg.max_videos)])
     files = expand_videos(cfg.inputs)[: cfg.max_videos]
+    stems = unique_stems(files)
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "explain"
     L, s = state["clip_len"], state["frame_stride"]
-    span = (L - 1) * s + 1
+    data = state["config"]["data"]
+    pad, sampling = data.get("pad", "error"), data.get("sampling", "dense")
+    method = run_flow_method(state)
     paths, rows = [], []
-    for f in files:
-        from vislab.data.video.io import video_info
-        from vislab.data.video.sampling import fit_length
-
+    for f, stem in zip(files, stems, strict=True):
         n = video_info(f).frames
-        fit_length(n, span, f"video {f}", state["config"]["data"].get("pad", "error"), f"--clip-len {L} --frame-stride {s}")
-        st = max(0, (n - span) // 2)
-        idx = np.minimum(np.arange(L) * s + st, n - 1)  # the centre clip: only its frames are kept
-        clip = read_video(f, indices=idx.tolist())
+        # the clip the run's evaluation takes in the middle of the video (dense), or its spread-out one (uniform / TSN)
+        idx = dense(n, L, s, 1, pad=pad, what=f"video {f}")[0] if sampling == "dense" else sample(sampling, n, L, s, 1, None, pad=pad, what=f"video {f}")[0]
+        lo, hi = int(idx.min()), int(idx.max())
+        span_frames = read_video(f, indices=list(range(lo, hi + 1))) if method else None  # flow needs the frames between
+        clip = span_frames[idx - lo] if span_frames is not None else read_video(f, indices=idx.tolist())
         small = _resize_clip(clip, tuple(state["img_size"]), state["channels"])
         x = torch.from_numpy(small).permute(3, 0, 1, 2)[None].float().div(255)
         x = ((x - torch.tensor(state["mean"]).view(1, -1, 1, 1, 1)) / torch.tensor(state["std"]).view(1, -1, 1, 1, 1)).to(device)
         flow = None
-        if state.get("flow"):
-            fl = video_flow(small, "farneback" if state["flow"] == "gt" else state["flow"])
-            flow = (torch.from_numpy(fl.astype(np.float32)).permute(1, 0, 2, 3)[None] / state.get("flow_scale", 4.0)).to(device)
+        if method:
+            steps = video_flow(_resize_clip(span_frames, tuple(state["img_size"]), state["channels"]), method, data.get("raft_weights", ""))
+            fl = clip_flow(steps, idx - lo)  # (L-1, 2, h, w): as training saw it
+            flow = (torch.from_numpy(fl).permute(1, 0, 2, 3)[None] / state.get("flow_scale", 4.0)).to(device)
         cam, prob = spatiotemporal_cam(model, x, target, cfg.layer, flow)
         pics = overlay(_resize_clip(clip, (max(96, clip.shape[1]), max(96, clip.shape[2])), 3) if clip.shape[1] < 96 else clip, cam)
-        stem = Path(f).stem if Path(f).is_file() else Path(f).name
         t = int(prob.argmax()) if target is None else target
         gif = write_gif(out / f"{stem}_cam.gif", pics, fps=cfg.fps)
         mp4 = write_video(out / f"{stem}_cam.mp4", pics, fps=cfg.fps)
         paths += [str(gif), str(mp4)]
         rows.append({"path": str(f), "class": classes[t], "prob": float(prob[t]), "gif": str(gif), "mp4": str(mp4),
-                     "peak_frame": int(cam.reshape(len(cam), -1).mean(1).argmax())})
+                     "peak_frame": int(idx[int(cam.reshape(len(cam), -1).mean(1).argmax())])})  # a frame of the video
     return {"out": str(out), "paths": paths, "rows": rows}

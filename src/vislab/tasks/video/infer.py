@@ -21,14 +21,19 @@ from vislab.data.video.source import load_video_splits
 from vislab.data.video.stream import VideoStream
 from vislab.engine.evaluate import run_eval
 from vislab.tasks.shared.export import ExportConfig, export_checkpoint
+from vislab.tasks.base import check_all
 from vislab.tasks.shared.model import load_for_inference
 from vislab.tasks.video.config import VideoDataConfig, VideoEvalConfig, VideoPredictConfig
 from vislab.tasks.video.task import TASK, VideoTask
 
 
 def _data_config(state: dict[str, Any], data: str = "") -> VideoDataConfig:
+    """The run's data config, on other videos when ``data`` is given -- read at the run's frame size and channels
+    (its config may say 0, "the dataset's": another dataset must not change them)."""
     dcfg = C.from_dict(VideoDataConfig, state["config"]["data"])
-    return dataclasses.replace(dcfg, data=data) if data else dcfg
+    if data:
+        dcfg = dataclasses.replace(dcfg, data=data)
+    return dataclasses.replace(dcfg, img_size=int(state["img_size"][0]), channels=int(state["channels"]))
 
 
 def evaluate(cfg: VideoEvalConfig) -> dict[str, Any]:
@@ -42,8 +47,9 @@ def evaluate(cfg: VideoEvalConfig) -> dict[str, Any]:
     if list(src.classes) != list(state["classes"]):
         raise DataError(f"dataset {src.name}: expected the checkpoint's {len(state['classes'])} classes {state['classes'][:6]}, "
                         f"got {len(src.classes)} classes {src.classes[:6]}")
+    check_all([(cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size), (cfg.eval_clips >= 0, "--eval-clips", ">= 0", cfg.eval_clips)])
     clips = cfg.eval_clips or dcfg.eval_clips
-    need = (state["clip_len"] - 1) * state["frame_stride"] + 1
+    need = needed_frames(state["clip_len"], state["frame_stride"], dcfg.sampling)
     src.check_lengths(need, dcfg.pad, f"--clip-len {state['clip_len']} --frame-stride {state['frame_stride']}")
     stream = VideoStream(src, cfg.batch_size, train=False, clip_len=state["clip_len"], stride=state["frame_stride"], sampling=dcfg.sampling,
                          eval_clips=clips, pad=dcfg.pad, mean=state["mean"], std=state["std"], device=device, flow=state.get("flow"),
@@ -72,7 +78,12 @@ def expand_videos(inputs: list[str]) -> list[Path]:
     """Video files and frame folders from paths, folders (recursive) and globs, in a stable order."""
     from vislab.tasks.shared.inputs import expand_inputs
 
-    return expand_inputs(inputs, VIDEO_EXTENSIONS, "videos or frame folders", is_item=lambda d: bool(frame_files(d)))
+    return expand_inputs(inputs, VIDEO_EXTENSIONS, "videos or frame folders", is_item=is_frame_folder)
+
+
+def is_frame_folder(d: Path) -> bool:
+    """A folder of at least two images and no videos (a folder of videos with a cover image is not a video)."""
+    return len(frame_files(d)) >= 2 and not any(f.suffix.lower() in VIDEO_EXTENSIONS for f in d.iterdir())
 
 
 def clip_starts(n_frames: int, span: int, stride: int) -> list[int]:
@@ -96,69 +107,118 @@ def _resize_clip(frames: np.ndarray, size: tuple[int, int], channels: int) -> np
     return np.stack([_resize(f, size, channels == 1) for f in frames])
 
 
+def run_flow_method(state: dict[str, Any]) -> str | None:
+    """The flow a run's model takes at inference: its training method; ``gt`` (only generated data has it) becomes
+    Farneback, with a warning."""
+    method = state.get("flow")
+    if method == "gt":
+        import warnings
+
+        warnings.warn("the run was trained on the generator's true flow (--flow gt); files have none: using Farneback flow", stacklevel=2)
+        return "farneback"
+    return method
+
+
+def needed_frames(clip_len: int, stride: int, sampling: str) -> int:
+    """Frames one clip needs: the strided span for dense clips, ``clip_len`` for uniform / TSN (spread over the video)."""
+    from vislab.data.video.sampling import span
+
+    return span(clip_len, stride) if sampling == "dense" else clip_len
+
+
 @torch.no_grad()
 def predict_video(model: torch.nn.Module, state: dict[str, Any], frames: np.ndarray, device: torch.device, precision: Any,
                   stride: int = 0, pad: str = "error", batch_size: int = 16, name: str = "video") -> dict[str, Any]:
-    """Scores of one video's clips and frames: ``{"starts", "clip_probs" (n, K), "frame_probs" (T, K)}``.
-    ``frames``: ``(T, H, W, C)`` uint8 at any size (resized here to the checkpoint's)."""
-    from vislab.data.video.flow import video_flow
+    """Scores of one video's clips and frames: ``{"clips" (n, L) frame indices, "clip_probs" (n, K), "frame_probs"
+    (T, K), "video_probs" (K,)}``. ``frames``: ``(T, H, W, C)`` uint8 at any size (resized here to the checkpoint's).
+
+    Clips are sampled as the run trained: dense runs slide clips every ``stride`` frames (default half a clip) over the
+    video; uniform / TSN runs take their ``--eval-clips`` clips spread over the whole video. A frame's probabilities are
+    the mean of those of the clips covering it (per-frame models: of the steps covering it, a step covering the frames
+    up to the next sampled one)."""
+    from vislab.data.video.flow import clip_flow, video_flow
+    from vislab.data.video.sampling import pad_indices, sample
 
     T, L, s = len(frames), state["clip_len"], state["frame_stride"]
-    span = (L - 1) * s + 1
-    fit_length(T, span, f"video {name}", pad, f"--clip-len {L} --frame-stride {s}")
+    data = state["config"]["data"]
+    sampling = data.get("sampling", "dense")
+    need = needed_frames(L, s, sampling)
+    fit_length(T, need, f"video {name}", pad, f"--clip-len {L} --frame-stride {s}")
     small = _resize_clip(frames, tuple(state["img_size"]), state["channels"])  # (T, h, w, c)
-    method = state.get("flow")
-    flow = video_flow(small, "farneback" if method in ("gt", None) else method) if method else None
-    starts = clip_starts(T, span, stride or max(1, span // 2))
-    wrap = (lambda i: i % T) if pad == "loop" else (lambda i: min(i, T - 1))
+    method = run_flow_method(state)
+    flow = video_flow(small, method, data.get("raft_weights", "")) if method else None
+    if sampling == "dense":
+        starts = clip_starts(T, need, stride or max(1, need // 2))
+        clips = pad_indices(np.array([[st + j * s for j in range(L)] for st in starts]), T, pad)  # (n, L)
+    else:
+        clips = sample(sampling, T, L, s, max(1, data.get("eval_clips", 1)), None, pad=pad)
     mean = torch.tensor(state["mean"]).view(1, -1, 1, 1, 1)
     std = torch.tensor(state["std"]).view(1, -1, 1, 1, 1)
     K = state["num_classes"]
     clip_probs, frame_sum, frame_n = [], torch.zeros(T, K, dtype=torch.float64), torch.zeros(T, 1, dtype=torch.float64)
-    for b in range(0, len(starts), batch_size):
-        idx = np.array([[wrap(st + j * s) for j in range(L)] for st in starts[b : b + batch_size]])  # (n, L)
+    for b in range(0, len(clips), batch_size):
+        idx = clips[b : b + batch_size]  # (n, L)
         x = torch.from_numpy(small[idx]).permute(0, 4, 1, 2, 3).float().div(255)
         x = ((x - mean) / std).to(device)
         with precision.autocast():
             if flow is not None:
-                fl = torch.from_numpy(np.asarray(flow[np.minimum(idx[:, :-1], len(flow) - 1)], dtype=np.float32))  # (n, L-1, 2, h, w)
+                fl = torch.from_numpy(np.stack([clip_flow(flow, row) for row in idx]))  # (n, L-1, 2, h, w)
                 out = model(x, (fl.permute(0, 2, 1, 3, 4) / state.get("flow_scale", 4.0)).to(device)).float()
             else:
                 out = model(x).float()
-        if out.dim() == 3:  # per-frame model: (n, K, L)
-            p = out.softmax(1).cpu().double()
-            for r, row in enumerate(idx):
+        p = out.softmax(1).cpu().double()  # (n, K) or, per frame, (n, K, L)
+        for r, row in enumerate(idx):
+            if p.dim() == 3:  # step j covers its frame up to the next sampled one
                 for j, fi in enumerate(row):
-                    frame_sum[fi] += p[r, :, j]
-                    frame_n[fi] += 1
-            clip_probs.append(p.mean(2))
-        else:
-            p = out.softmax(1).cpu().double()
-            for r, row in enumerate(idx):
+                    nxt = int(row[j + 1]) if j + 1 < len(row) and row[j + 1] > fi else int(fi) + 1
+                    frame_sum[fi:nxt] += p[r, :, j]
+                    frame_n[fi:nxt] += 1
+            else:
                 lo, hi = int(row.min()), int(row.max())
                 frame_sum[lo : hi + 1] += p[r]
                 frame_n[lo : hi + 1] += 1
-            clip_probs.append(p)
+        clip_probs.append(p.mean(2) if p.dim() == 3 else p)
     cp = torch.cat(clip_probs)
     fp = torch.where(frame_n > 0, frame_sum / frame_n.clamp_min(1), cp.mean(0, keepdim=True).expand(T, -1))
-    return {"starts": starts, "span": span, "clip_probs": cp.numpy(), "frame_probs": fp.numpy(), "video_probs": cp.mean(0).numpy()}
+    return {"clips": clips, "clip_probs": cp.numpy(), "frame_probs": fp.numpy(), "video_probs": cp.mean(0).numpy()}
+
+
+def unique_stems(files: list[Path]) -> list[str]:
+    """Output names for input videos: the file stem (a frame folder's name), with its parent folders prefixed where
+    two inputs would share one (``a/clip.mp4``, ``b/clip.mp4`` -> ``a_clip``, ``b_clip``).
+
+    Example:
+        >>> unique_stems([Path("a/clip.mp4"), Path("b/clip.mp4"), Path("c/other.avi")])
+        ['a_clip', 'b_clip', 'other']
+    """
+    stems = [f.stem if f.suffix else f.name for f in files]
+    out = list(stems)
+    for k in range(1, 8):
+        dup = {n for n in out if out.count(n) > 1}
+        if not dup:
+            break
+        out = ["_".join([*f.parts[-1 - k : -1], st]) if o in dup else o for f, st, o in zip(files, stems, out, strict=True)]
+    return out
 
 
 def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
     """Label every video: per clip (top-k), per frame (the mean of the clips covering it) and overall (the mean of its
     clips); writes predictions.json, clips.csv and, with ``--annotate``, ``<video>_annotated.mp4`` and ``<video>_timeline.png``."""
     model, state, device, precision = load_for_inference(cfg.checkpoint, TASK, cfg.device, cfg.precision)
-    if cfg.topk < 1:
-        raise ConfigError(f"--topk: expected >= 1, got {cfg.topk}")
+    check_all([(cfg.topk >= 1, "--topk", ">= 1", cfg.topk), (cfg.stride >= 0, "--stride", ">= 0 (0: half a clip)", cfg.stride),
+               (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size)])
     files = expand_videos(cfg.inputs)
+    stems = unique_stems(files)
     classes = state["classes"]
     pad = cfg.pad or state["config"]["data"].get("pad", "error")
+    if pad not in ("error", "loop", "repeat"):
+        raise ConfigError(f"--pad: expected error, loop or repeat, got '{pad}'")
     out = Path(cfg.out) if cfg.out else Path(state["path"]).parent.parent / "predict"
     out.mkdir(parents=True, exist_ok=True)
     results, csv_rows = [], ["video,clip,start,end,label,prob"]
     k = min(cfg.topk, len(classes))
     with Tracker("predict", len(files), unit="videos") as progress:
-        for f in files:
+        for f, stem in zip(files, stems, strict=True):
             from vislab.data.video.io import video_info
 
             info = video_info(f)
@@ -171,10 +231,10 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
             vp, cp, fp = r["video_probs"], r["clip_probs"], r["frame_probs"]
             order = np.argsort(-vp)[:k]
             clips = []
-            for j, (st, p) in enumerate(zip(r["starts"], cp, strict=True)):
+            for j, (idx, p) in enumerate(zip(r["clips"], cp, strict=True)):
                 top = np.argsort(-p)[:k]
-                end = min(st + r["span"], n_frames) - 1
-                clips.append({"start": int(st), "end": int(end), "label": classes[top[0]], "prob": float(p[top[0]]),
+                st, end = int(idx.min()), int(idx.max())
+                clips.append({"start": st, "end": end, "frames": [int(i) for i in idx], "label": classes[top[0]], "prob": float(p[top[0]]),
                               "topk": [{"label": classes[i], "prob": float(p[i])} for i in top]})
                 csv_rows.append(f"{csv_cell(str(f))},{j},{st},{end},{csv_cell(classes[top[0]])},{p[top[0]]:.6f}")
             frame_rows = [{"frame": t, "time": round(t / info.fps, 4) if info.fps else None, "label": classes[int(p.argmax())],
@@ -182,7 +242,6 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
             row = {"path": str(f), "frames": n_frames, "fps": info.fps, "label": classes[order[0]], "prob": float(vp[order[0]]),
                    "topk": [{"label": classes[i], "prob": float(vp[i])} for i in order], "clips": clips, "per_frame": frame_rows}
             if cfg.annotate:
-                stem = Path(f).stem if Path(f).is_file() else Path(f).name
                 row["annotated"] = str(_annotate(f, fp, classes, out / f"{stem}_annotated.mp4", info.fps or 10))
                 row["timeline"] = str(_timeline(fp, classes, out / f"{stem}_timeline.png", f"{stem}: {classes[order[0]]} {vp[order[0]]:.2f}"))
             results.append(row)
@@ -235,9 +294,12 @@ def _timeline(frame_probs: np.ndarray, classes: list[str], path: Path, title: st
 
 def export(cfg: ExportConfig) -> dict[str, Any]:
     """ONNX and / or TorchScript of the clip model (input ``(B, C, T, H, W)``), each checked against the eager model."""
-    from vislab.engine.checkpoint import load_model
+    from vislab.core.errors import CheckpointError
+    from vislab.engine.checkpoint import read_state
 
-    _, state = load_model(cfg.checkpoint, task=TASK)
+    state = read_state(cfg.checkpoint)
+    if state.get("task") != TASK:
+        raise CheckpointError(f"checkpoint '{cfg.checkpoint}': expected a {TASK} checkpoint, got one of task {state.get('task')!r}")
     if state.get("flow"):
         raise ConfigError(f"export: expected a model of clips only, got {state['model']}, which also takes optical flow computed "
                           f"by OpenCV; use `vislab video predict` for it")

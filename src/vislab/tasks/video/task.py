@@ -113,11 +113,13 @@ class VideoTask:
     def train_step(self, model: nn.Module, batch: VideoBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         ce = lambda z, y: F.cross_entropy(z.float(), y, reduction="sum", label_smoothing=self.label_smoothing)  # noqa: E731
         raw = getattr(model, "module", model)
-        if _needs_flow(model) and getattr(raw, "fusion", "late") == "late":
-            # each stream learns on its own (Simonyan & Zisserman); their scores are averaged at inference
-            rgb, flow = model(batch.x, batch.flow, streams=True)
+        if _needs_flow(model):
+            # late fusion: each stream learns on its own (Simonyan & Zisserman), their scores averaged at inference;
+            # mid fusion: the joint head's loss, plus half of each stream's own (deep supervision: every head trains)
+            rgb, flow, logits = model(batch.x, batch.flow, streams=True)
             loss = ce(rgb, batch.y) + ce(flow, batch.y)
-            logits = (rgb.float().log_softmax(1) + flow.float().log_softmax(1)) / 2
+            if getattr(raw, "fusion", "late") == "mid":
+                loss = ce(logits, batch.y) + 0.5 * loss
         else:
             out = model(batch.x, batch.flow) if _needs_flow(model) else model(batch.x)
             if out.dim() == 3:  # many-to-many: one label per frame, the loss is their mean per clip
@@ -227,7 +229,9 @@ def setup(cfg: VideoConfig, ctx: WorkerContext) -> VideoJob:
     if len(present) < 2:
         raise DataError(f"dataset {tr.name}: expected training videos of at least 2 classes, got only "
                         f"{tr.classes[present[0]] if present else '(none)'!r} ({len(tr)} videos)")
-    need = (cfg.data.clip_len - 1) * cfg.data.frame_stride + 1
+    from vislab.tasks.video.infer import needed_frames
+
+    need = needed_frames(cfg.data.clip_len, cfg.data.frame_stride, cfg.data.sampling)
     for s in (tr, splits.val, splits.test):
         if s is not None:
             s.check_lengths(need, cfg.data.pad, f"--clip-len {cfg.data.clip_len} --frame-stride {cfg.data.frame_stride}")
