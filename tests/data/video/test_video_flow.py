@@ -76,3 +76,33 @@ def test_a_cache_without_room_is_switched_off_or_refused(tmp_path, monkeypatch):
     assert auto.cache.root is None and auto.clip(0, np.array([0, 4])).shape == (2, 32, 32, 3)
     with pytest.raises(DataError, match="expected room for about"):
         check_cache_room([src()], flow=False, explicit=True)
+
+
+def test_a_strided_clip_gets_the_flow_between_its_sampled_frames():
+    from vislab.data.video.source import load_video_splits
+    from vislab.data.video.stream import VideoStream
+    from vislab.tasks.video.config import VideoDataConfig
+
+    src = load_video_splits(VideoDataConfig(data="moving", n_videos=8, clip_len=4, frame_stride=2, val_split=0, test_split=0)).train
+    s = VideoStream(src, 8, train=False, clip_len=4, stride=2, mean=(0.5,) * 3, std=(0.25,) * 3, flow="gt", flow_scale=1.0)
+    b = next(iter(s.epoch(0)))
+    steps = src.gt_flow[0].astype(np.float32)  # (7, 2, H, W): frame k -> k + 1
+    want = np.stack([steps[0:2].sum(0), steps[2:4].sum(0), steps[4:6].sum(0)])  # frames 0 -> 2 -> 4 -> 6
+    assert b.flow.shape == (8, 2, 3, 32, 32)
+    np.testing.assert_allclose(b.flow[0].permute(1, 0, 2, 3).numpy(), want, atol=1e-2)
+
+
+def test_a_damaged_video_gives_its_last_decodable_frame_with_a_warning(tmp_path):
+    from vislab.data.video.io import read_video, video_info
+
+    path = write_video(tmp_path / "a.avi", np.repeat(_translating(40, 32), 3, -1), fps=10)
+    data = path.read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    cut = tmp_path / "cut.avi"
+    n, ok = video_info(cut).frames, len(read_video(cut))
+    if n <= ok:
+        pytest.skip(f"this FFmpeg counts {n} frames in the cut file and decodes {ok}: no mismatch to test")
+    src = VideoSource("t", ["a", "b"], np.array([0]), ["a"], (32, 32), 1, paths=[str(cut)], cache=VideoCache(None))
+    with pytest.warns(UserWarning, match=f"its container says {n} frames, {ok} decode"):
+        clip = src.clip(0, np.array([0, n - 1]))
+    assert clip.shape == (2, 32, 32, 1) and np.array_equal(clip[1], read_video(cut, size=(32, 32), gray=True)[-1])

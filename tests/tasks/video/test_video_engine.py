@@ -49,3 +49,21 @@ def test_ddp_two_processes_take_the_steps_of_one(tmp_path):
     for k in a:
         if k.startswith("model."):
             torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=0, msg=k)
+
+
+def test_ddp_two_stream_mid_fusion_trains_every_head_like_one_process(tmp_path):
+    kw = dict(QUIET, model="two_stream", fusion="mid", backbone="lenet5", data="moving", n_videos=32, clip_len=4, batch_size=8, epochs=1,
+              flow="gt", out=str(tmp_path), optimizer="sgd", lr=0.05, weight_decay=0.0)
+    one = video.train(from_dict(video.VideoConfig, {**kw, "name": "one"}))
+    two = video.train(from_dict(video.VideoConfig, {**kw, "name": "two", "nproc": 2}))
+    a, b = tensors(one), tensors(two)
+    for k in a:
+        if k.startswith("model."):
+            torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=0, msg=k)
+    from vislab.models.registry import MODELS
+
+    state = ckpt.read_state(one)
+    torch.manual_seed(0)  # the run's --seed: the weights it started from
+    init = MODELS.build("two_stream", **state["model_args"]).state_dict()
+    for head in ("rgb_head", "flow_head", "head"):  # the joint head and both streams' own heads trained
+        assert not torch.equal(a[f"model.{head}.weight"], init[f"{head}.weight"]), head

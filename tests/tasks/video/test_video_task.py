@@ -165,3 +165,30 @@ def test_predict_bad_video_is_one_line(folder_run, cli, tmp_path):
     code, out, err = cli("video", "predict", str(run), str(tmp_path / "short.mp4"), "--pad", "repeat", "--out", str(tmp_path / "p"))
     assert code == 0, err
     assert read_video(tmp_path / "short.mp4").shape[0] == 2
+
+
+def test_eval_on_other_videos_keeps_the_runs_size_and_maps_classes_by_name(folder_run, cli, tmp_path):
+    run, _, _ = folder_run  # trained at 32 px on folders whose classes sort as down, left, right, up
+    other = write_moving(tmp_path / "other", n=8, frames=12, size=48, seed=9, classes=("up", "down", "left", "right"))
+    code, out, err = cli("video", "eval", str(run), "--data", str(other), "--split", "test", "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["videos"] >= 1
+    code, out, err = cli("video", "eval", str(run), "--data", "moving", "--split", "test", "--out", str(tmp_path / "g"))
+    assert code == 0, err  # generated classes come as left, right, up, down: the same names, mapped
+
+
+def test_predict_names_outputs_apart_and_skips_cover_images(folder_run, cli, tmp_path):
+    run, data, _ = folder_run
+    for side in ("a", "b"):
+        (tmp_path / "in" / side).mkdir(parents=True)
+        (tmp_path / "in" / side / "clip.mp4").write_bytes(sorted((data / "up").glob("*.mp4"))[0].read_bytes())
+    Image.new("RGB", (32, 32)).save(tmp_path / "in" / "a" / "cover.jpg")  # a folder of videos with an image is not a video
+    code, out, err = cli("video", "predict", str(run), str(tmp_path / "in"), "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    rows = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    assert len(rows) == 2 and len({r["annotated"] for r in rows}) == 2 and all(Path(r["annotated"]).is_file() for r in rows)
+    for bad, msg in ((["--stride", "-2"], "--stride: expected >= 0"), (["--batch-size", "0"], "--batch-size: expected >= 1")):
+        code, out, err = cli("video", "predict", str(run), str(tmp_path / "in"), *bad)
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = cli("video", "explain", str(run), str(tmp_path / "in"), "--fps", "0")
+    assert code == 2 and "--fps: expected > 0" in err, err

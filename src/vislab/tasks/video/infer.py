@@ -44,6 +44,12 @@ def evaluate(cfg: VideoEvalConfig) -> dict[str, Any]:
     model, state, device, precision = load_for_inference(cfg.checkpoint, TASK, cfg.device, cfg.precision)
     dcfg = _data_config(state, cfg.data)
     src = load_video_splits(dcfg).get(cfg.split)
+    if list(src.classes) != list(state["classes"]) and sorted(src.classes) == sorted(state["classes"]):
+        # the same classes in another order (a generated run evaluated on its written folders, sorted by name)
+        to_run = np.array([state["classes"].index(c) for c in src.classes])
+        src.labels, src.classes = to_run[src.labels], list(state["classes"])
+        if src.frame_labels is not None:
+            src.frame_labels = to_run[src.frame_labels]
     if list(src.classes) != list(state["classes"]):
         raise DataError(f"dataset {src.name}: expected the checkpoint's {len(state['classes'])} classes {state['classes'][:6]}, "
                         f"got {len(src.classes)} classes {src.classes[:6]}")
