@@ -121,3 +121,70 @@ def test_one_frame_is_an_error(tmp_path):
     with pytest.raises(DataError, match="at least 2 frames, got 1"):
         run_flow(FlowConfig(video=str(write_video(tmp_path / "two.mp4", _frames(0, 2), fps=10)), max_frames=1))
     assert not (tmp_path / "one-flow").exists()
+
+
+def _watch_streaming(monkeypatch) -> dict[str, int]:
+    """Make whole-video reads (``read_video``) fail, and count the frames decoded (``iter_frames``), the frames
+    written to the mp4 and the most decoded but not yet written at any time (``lag``)."""
+    from vislab.data.video import io
+
+    def whole(*a, **k):
+        raise AssertionError("read_video: the whole video read at once")
+
+    seen = {"decoded": 0, "written": 0, "lag": 0}
+    real_iter, real_write = io.iter_frames, io.VideoWriter.write
+
+    def iter_frames(*a, **k):
+        inner = real_iter(*a, **k)
+
+        def counted():
+            try:
+                for f in inner:
+                    seen["decoded"] += 1
+                    seen["lag"] = max(seen["lag"], seen["decoded"] - seen["written"])
+                    yield f
+            finally:
+                inner.close()
+
+        return counted()
+
+    def write(self, frame):
+        real_write(self, frame)
+        seen["written"] += self.ext == ".mp4"
+
+    monkeypatch.setattr(io, "read_video", whole)
+    monkeypatch.setattr(io, "iter_frames", iter_frames)
+    monkeypatch.setattr(io.VideoWriter, "write", write)
+    return seen
+
+
+def test_a_long_video_streams(tmp_path, monkeypatch):
+    """60 frames, decoded one by one (never all at once): Farneback holds only the first SCALE_PAIRS pairs (for the
+    colour scale) and then a chunk, Lucas-Kanade one frame; the table is what the flow of the whole decoded video
+    gives, and the colour scale the 99th-percentile speed of the first SCALE_PAIRS pairs."""
+    from vislab.data.video.io import video_info
+    from vislab.tasks.video.flowviz import CHUNK, SCALE_PAIRS
+
+    t = 60
+    p = write_video(tmp_path / "long.mp4", _frames(0, t), fps=10)
+    x = torch.from_numpy(read_video(p)).permute(0, 3, 1, 2).float() / 255  # (the test's own whole read, before the patch)
+    seen = _watch_streaming(monkeypatch)
+    r = run_flow(FlowConfig(video=str(p), out=str(tmp_path / "f"), gif=True))
+    assert r["frames"] == t and r["pairs"] == t - 1 and video_info(r["video"]).frames == t - 1 and read_video(r["gif"]).shape[0] == t - 1
+    assert seen["decoded"] == t and seen["written"] == t - 1 and seen["lag"] <= SCALE_PAIRS + CHUNK + 1 < t
+    f = torch.cat([farneback(x[s : s + CHUNK + 1][:-1], x[s : s + CHUNK + 1][1:]) for s in range(0, t - 1, CHUNK)])
+    rows = list(csv.DictReader(open(r["csv"])))
+    assert [int(row["frame"]) for row in rows] == list(range(t - 1))
+    got = np.array([[float(row[c]) for c in ("mean_magnitude", "max_magnitude", "mean_dx", "mean_dy")] for row in rows])
+    mag = f.norm(dim=1)
+    want = torch.stack([mag.mean((1, 2)), mag.amax((1, 2)), f[:, 0].mean((1, 2)), f[:, 1].mean((1, 2))], 1).numpy()
+    assert np.abs(got - want).max() < 2e-4
+    assert r["mean_dx"] == pytest.approx(float(f[:, 0].mean()), abs=1e-3) and r["mean_magnitude"] == pytest.approx(float(mag.mean()), abs=1e-3)
+    first = f[:SCALE_PAIRS, :, ::2, ::2].half().float().norm(dim=1)
+    assert r["color_max_magnitude"] == pytest.approx(float(np.percentile(first.numpy(), 99)), rel=1e-3)
+
+    seen.update(decoded=0, written=0, lag=0)
+    r = run_flow(FlowConfig(video=str(p), method="lk", out=str(tmp_path / "lk"), max_corners=60, max_frames=45))
+    assert r["frames"] == video_info(r["video"]).frames == seen["decoded"] == seen["written"] == 45 and seen["lag"] <= 2
+    tracks = _tracks(r["csv"])
+    assert {int(v[k, 0]) for v in tracks.values() for k in range(len(v))} == set(range(45)) and r["points"] == sum(map(len, tracks.values()))

@@ -15,11 +15,19 @@ frame's pixels), in batches. Written into ``--out`` (default ``<run>/frames/<vid
 
 The whole video is classified from its frames: ``video_label`` is the class of highest mean probability.
 Detect runs in fp32 (like ``vislab detect predict``); ``--precision`` applies to classify runs.
+
+The video streams: frames are decoded one by one (:func:`vislab.data.video.io.iter_frames`), ``--batch-size`` of
+them at a time are run through the model, annotated and appended to ``annotated.mp4`` (a
+:class:`~vislab.data.video.io.VideoWriter`; the file appears when the last frame is written), so memory does not grow
+with the video's length -- except the table's rows, the per-frame probabilities of the timeline and the GIF (a GIF
+writer keeps its frames until the end).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from vislab.core.config import opt
-from vislab.core.errors import CheckpointError
+from vislab.core.errors import CheckpointError, DataError
 
 FOLDER_FPS = 10.0  # the frame rate assumed for a folder of frames
 TASKS = ("classify", "detect")
@@ -86,44 +94,90 @@ def run_frames(cfg: FramesConfig) -> dict[str, Any]:
     ``annotated.gif``). Returns ``out``, ``task``, ``frames`` (processed), ``rows`` (in the table), the paths, and
     ``video_label`` / ``video_prob`` (classify) or ``tracks`` (detect with ``--track``, else 0)."""
     from vislab.core.progress import Tracker
-    from vislab.data.video.io import read_video, video_info
+    from vislab.data.video.io import video_info
 
     _validate(cfg)
     path, state = run_task(cfg.checkpoint)
     info = video_info(cfg.video)
-    indices = list(range(0, info.frames, cfg.every))
-    if cfg.max_frames:
-        indices = indices[: cfg.max_frames]
+    indices = range(0, info.frames, cfg.every)[: cfg.max_frames or None]
+    if not indices:
+        raise DataError(f"video {cfg.video}: expected at least one frame, got none")
     fps = info.fps or FOLDER_FPS
     video = Path(cfg.video)
     out = Path(cfg.out) if cfg.out else path.parent.parent / "frames" / (video.name if video.is_dir() else video.stem)
-    frames = read_video(video, indices=indices)
-    times = [i / fps for i in indices]
-    with Tracker("frames", len(frames), unit="frames") as progress:
+    rate = fps / cfg.every
+    with Tracker("frames", len(indices), unit="frames") as progress, _writers(out, cfg.gif, rate) as writers:
+        batches = _batches(video, indices, cfg.batch_size)
         if state["task"] == "classify":
-            r = _classify(cfg, frames, indices, times, progress)
+            r = _classify(cfg, batches, fps, writers, progress)
         else:
-            r = _detect(cfg, frames, indices, times, progress)
-    annotated = r.pop("annotated")
+            r = _detect(cfg, batches, fps, writers, progress)
     out.mkdir(parents=True, exist_ok=True)
     table = out / f"frames.{cfg.format}"
     _write_table(table, r.pop("table_rows"), r.pop("columns"), cfg.format)
-    from vislab.data.video.io import write_gif, write_video
-
-    rate = fps / cfg.every
-    written = {"annotated": str(write_video(out / "annotated.mp4", annotated, fps=rate)), "table": str(table)}
+    written = {"annotated": str(writers[0].path), "table": str(table)}
     if cfg.gif:
-        written["gif"] = str(write_gif(out / "annotated.gif", annotated, fps=rate))
-    classes = r.pop("classes")
+        written["gif"] = str(writers[1].path)
+    classes, times = r.pop("classes"), r.pop("times")
     if "probs" in r:
         written["timeline"] = str(_timeline(out / "timeline.png", r.pop("probs"), times, classes, video.name, r["video_label"], r["video_prob"]))
-    return {"out": str(out), "task": state["task"], "video": str(video), "frames": len(frames), "fps": rate, **r, **written}
+    return {"out": str(out), "task": state["task"], "video": str(video), "frames": len(times), "fps": rate, **r, **written}
+
+
+@contextmanager
+def _writers(out: Path, gif: bool, rate: float) -> Iterator[list]:
+    """``annotated.mp4`` (and ``annotated.gif``) being written a frame at a time; an exception leaves neither."""
+    from vislab.data.video.io import VideoWriter
+
+    with ExitStack() as stack:
+        writers = [stack.enter_context(VideoWriter(out / "annotated.mp4", fps=rate))]
+        if gif:
+            writers.append(stack.enter_context(VideoWriter(out / "annotated.gif", fps=rate)))
+        yield writers
+
+
+def _batches(video: Path, indices: range, size: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """The frames ``indices`` (ascending) of the video with their indices, ``size`` at a time, decoded one by one
+    (the frames in between are decoded and dropped); decoding stops after the last index.
+
+    Raises:
+        DataError: the video ends before the last index (its frame count was wrong).
+    """
+    from vislab.data.video.io import iter_frames
+
+    want = iter(indices)
+    nxt = next(want, None)
+    if nxt is None:
+        return
+    idx: list[int] = []
+    chunk: list[np.ndarray] = []
+    decoded = 0
+    frames = iter_frames(video)
+    try:
+        for i, f in enumerate(frames):
+            decoded = i + 1
+            if i != nxt:
+                continue
+            idx.append(i)
+            chunk.append(f)
+            nxt = next(want, None)
+            if len(chunk) == size or nxt is None:
+                yield idx, chunk
+                idx, chunk = [], []
+            if nxt is None:
+                break
+    finally:
+        frames.close()
+    if nxt is not None:
+        what = f"frame folder {video}" if video.is_dir() else f"video {video}"
+        got = f"a folder of {decoded} frames" if video.is_dir() else f"a video of {decoded} frames"
+        raise DataError(f"{what}: expected frame {nxt}, got {got}")
 
 
 # --------------------------------------------------------------------------------------------
 # classify
 # --------------------------------------------------------------------------------------------
-def _classify(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: list[float], progress) -> dict[str, Any]:
+def _classify(cfg: FramesConfig, batches: Iterator[tuple[list[int], list[np.ndarray]]], fps: float, writers: list, progress) -> dict[str, Any]:
     import cv2
     import torch
 
@@ -133,29 +187,37 @@ def _classify(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: 
     model, state, device, precision = load_for_inference(cfg.checkpoint, "classify", cfg.device, cfg.precision)
     classes, gray = list(state["classes"]), state["channels"] == 1
     k = min(cfg.topk, len(classes))
-    probs = np.zeros((len(frames), len(classes)), np.float32)
+    rows: list[dict[str, Any]] = []
+    times: list[float] = []
+    probs: list[np.ndarray] = []  # (batch, classes) per batch: the timeline and the video's label need them all
+    scale = None
     with torch.no_grad():
-        for start in range(0, len(frames), cfg.batch_size):
-            chunk = frames[start : start + cfg.batch_size]
+        for idx, chunk in batches:
             arrays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None] if gray else f for f in chunk]
             x = preprocess(arrays, tuple(state["img_size"]), state["mean"], state["std"]).to(device)
             if precision.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with precision.autocast():
-                probs[start : start + len(chunk)] = model(x).float().softmax(1).cpu().numpy()
-            progress.advance(len(chunk))
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    rows, annotated = [], []
-    scale = _scale(frames.shape[1:3])
-    for j, (i, t) in enumerate(zip(indices, times, strict=True)):
-        ids = top[j].tolist()
-        rows.append({"frame": i, "time": round(t, 4), "label": classes[ids[0]], "prob": float(probs[j, ids[0]]),
-                     "topk": [{"label": classes[c], "prob": float(probs[j, c])} for c in ids]})
-        annotated.append(_caption(frames[j], f"{classes[ids[0]]} {probs[j, ids[0]]:.2f}", scale))
-    mean = probs.mean(0)
+                p = model(x).float().softmax(1).cpu().numpy().astype(np.float32, copy=False)
+            probs.append(p)
+            top = np.argsort(-p, axis=1, kind="stable")[:, :k]
+            if scale is None:
+                scale = _scale(chunk[0].shape[:2])
+            for j, i in enumerate(idx):
+                t = i / fps
+                ids = top[j].tolist()
+                times.append(t)
+                rows.append({"frame": i, "time": round(t, 4), "label": classes[ids[0]], "prob": float(p[j, ids[0]]),
+                             "topk": [{"label": classes[c], "prob": float(p[j, c])} for c in ids]})
+                img = _caption(chunk[j], f"{classes[ids[0]]} {p[j, ids[0]]:.2f}", scale)
+                for w in writers:
+                    w.write(img)
+                progress.advance()
+    all_probs = np.concatenate(probs) if probs else np.zeros((0, len(classes)), np.float32)
+    mean = all_probs.mean(0)
     best = int(mean.argmax())
     columns = ["frame", "time", "label", "prob"] + [f"top{n + 1}_{c}" for n in range(k) for c in ("label", "prob")]
-    return {"annotated": np.stack(annotated), "table_rows": rows, "columns": columns, "rows": len(rows), "probs": probs,
+    return {"table_rows": rows, "columns": columns, "rows": len(rows), "probs": all_probs, "times": times,
             "classes": classes, "video_label": classes[best], "video_prob": float(mean[best])}
 
 
@@ -195,7 +257,7 @@ def _timeline(path: Path, probs: np.ndarray, times: list[float], classes: list[s
 # --------------------------------------------------------------------------------------------
 # detect
 # --------------------------------------------------------------------------------------------
-def _detect(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: list[float], progress) -> dict[str, Any]:
+def _detect(cfg: FramesConfig, batches: Iterator[tuple[list[int], list[np.ndarray]]], fps: float, writers: list, progress) -> dict[str, Any]:
     import cv2
 
     from vislab.tasks.detect import infer as det
@@ -205,26 +267,31 @@ def _detect(cfg: FramesConfig, frames: np.ndarray, indices: list[int], times: li
     model, state, device, _ = load_for_inference(cfg.checkpoint, "detect", cfg.device, "fp32")
     classes = list(state["classes"])
     tracker = IoUTracker() if cfg.track else None
-    rows, annotated = [], []
-    scale = _scale(frames.shape[1:3])
-    for start in range(0, len(frames), cfg.batch_size):
-        chunk = frames[start : start + cfg.batch_size]
-        for j, d in enumerate(det.detect_batch(model, list(chunk), state, device, cfg.score_threshold), start):
+    rows: list[dict[str, Any]] = []
+    times: list[float] = []
+    scale = None
+    for idx, chunk in batches:
+        if scale is None:
+            scale = _scale(chunk[0].shape[:2])
+        for j, d in enumerate(det.detect_batch(model, list(chunk), state, device, cfg.score_threshold)):
+            t = idx[j] / fps
+            times.append(t)
             ids = tracker.update(d["boxes"], d["scores"], d["labels"]) if tracker is not None else None
-            img = det.draw_boxes(frames[j], d["boxes"], d["labels"], d["scores"], classes, scale=scale, masks=d.get("masks"))
+            img = det.draw_boxes(chunk[j], d["boxes"], d["labels"], d["scores"], classes, scale=scale, masks=d.get("masks"))
             for n, (b, c, s) in enumerate(zip(d["boxes"].tolist(), d["labels"].tolist(), d["scores"].tolist(), strict=True)):
                 tid = int(ids[n]) if ids is not None else None
-                rows.append({"frame": indices[j], "time": round(times[j], 4), "track_id": tid,
+                rows.append({"frame": idx[j], "time": round(t, 4), "track_id": tid,
                              "label": classes[int(c)] if 0 <= c < len(classes) else str(c), "score": float(s),
                              "x1": float(b[0]), "y1": float(b[1]), "x2": float(b[2]), "y2": float(b[3])})
                 if tid is not None and tid >= 0:  # the id inside the box's lower-left corner, in the class colour
                     col = det.PALETTE[int(c) % len(det.PALETTE)]
                     org = (int(b[0] * scale) + 2, max(10, int(b[3] * scale) - 3))
                     cv2.putText(img, f"#{tid}", org, cv2.FONT_HERSHEY_SIMPLEX, 0.3 + 0.05 * scale, col, 1, cv2.LINE_AA)
-            annotated.append(img)
-        progress.advance(len(chunk))
+            for w in writers:
+                w.write(img)
+            progress.advance()
     columns = ["frame", "time", "track_id", "label", "score", "x1", "y1", "x2", "y2"]
-    return {"annotated": np.stack(annotated), "table_rows": rows, "columns": columns, "rows": len(rows),
+    return {"table_rows": rows, "columns": columns, "rows": len(rows), "times": times,
             "tracks": tracker.count if tracker is not None else 0, "classes": classes}
 
 
