@@ -130,6 +130,13 @@ def _resize(a: np.ndarray, size: tuple[int, int] | None, gray: bool) -> np.ndarr
     return a
 
 
+def resize_frames(frames: np.ndarray, size: int | Sequence[int] | None, gray: bool = False) -> np.ndarray:
+    """Frames ``(T, H, W, C)`` uint8 resized to ``size`` (``(h, w)`` or a square) as the readers resize them (area
+    averaging when shrinking), and made gray with ``gray``: ``(T, h, w, 1 or C)``."""
+    hw = _size(size)
+    return np.stack([_resize(f, hw, gray) for f in frames])
+
+
 def _size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if size is None or size == 0:
         return None

@@ -134,14 +134,15 @@ class VideoSource:
 
     def stats(self, max_videos: int = 32) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean and std (0..1) of the middle frames of up to ``max_videos`` evenly spaced videos."""
-        idx = np.unique(np.linspace(0, len(self) - 1, min(len(self), max_videos)).round().astype(int))
-        x = []
-        for i in idx:
-            f = self.frames(int(i))
-            x.append(np.asarray(f[:: max(1, len(f) // 4)], dtype=np.float32) / 255.0)
-        a = np.concatenate(x)  # (n, H, W, C)
-        mean, std = a.mean(axis=(0, 1, 2)), np.maximum(a.std(axis=(0, 1, 2)), 1e-3)
-        return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
+        import torch
+
+        from vislab.data.base import image_stats
+
+        def middle(i: int) -> torch.Tensor:  # (C, H, W) uint8; the whole video is decoded (and cached), so a broken one
+            f = self.frames(i)  # (a frame folder of mixed sizes, say) stops the run here, before the first epoch
+            return torch.from_numpy(np.array(f[len(f) // 2])).permute(2, 0, 1)
+
+        return image_stats(None, n=len(self), get=middle, max_images=max_videos, max_decoded=max_videos)
 
     def check_lengths(self, need: int, pad: str, what: str) -> None:
         """Every video has at least ``need`` frames (one clip), unless ``pad`` says how to fill short ones (``what``: the

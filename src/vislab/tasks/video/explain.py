@@ -98,10 +98,10 @@ def explain(cfg: Any) -> dict[str, Any]:
     """CAM GIF + mp4 (frames | overlay) per video, for its first clip (centre clip of longer videos)."""
     from vislab.data.video.flow import video_flow
     from vislab.data.video.flow import clip_flow
-    from vislab.data.video.io import read_video, video_info, write_gif, write_video
+    from vislab.data.video.io import read_video, resize_frames, video_info, write_gif, write_video
     from vislab.data.video.sampling import dense, sample
     from vislab.tasks.shared.model import load_for_inference
-    from vislab.tasks.video.infer import _resize_clip, expand_videos, run_flow_method, unique_stems
+    from vislab.tasks.video.infer import expand_videos, run_flow_method, unique_stems
 
     model, state, device, _ = load_for_inference(cfg.checkpoint, "video", cfg.device, "fp32")
     classes = state["classes"]
@@ -128,16 +128,16 @@ def explain(cfg: Any) -> dict[str, Any]:
         lo, hi = int(idx.min()), int(idx.max())
         span_frames = read_video(f, indices=list(range(lo, hi + 1))) if method else None  # flow needs the frames between
         clip = span_frames[idx - lo] if span_frames is not None else read_video(f, indices=idx.tolist())
-        small = _resize_clip(clip, tuple(state["img_size"]), state["channels"])
+        small = resize_frames(clip, state["img_size"], state["channels"] == 1)
         x = torch.from_numpy(small).permute(3, 0, 1, 2)[None].float().div(255)
         x = ((x - torch.tensor(state["mean"]).view(1, -1, 1, 1, 1)) / torch.tensor(state["std"]).view(1, -1, 1, 1, 1)).to(device)
         flow = None
         if method:
-            steps = video_flow(_resize_clip(span_frames, tuple(state["img_size"]), state["channels"]), method, data.get("raft_weights", ""))
+            steps = video_flow(resize_frames(span_frames, state["img_size"], state["channels"] == 1), method, data.get("raft_weights", ""))
             fl = clip_flow(steps, idx - lo)  # (L-1, 2, h, w): as training saw it
             flow = (torch.from_numpy(fl).permute(1, 0, 2, 3)[None] / state.get("flow_scale", 4.0)).to(device)
         cam, prob = spatiotemporal_cam(model, x, target, cfg.layer, flow)
-        pics = overlay(_resize_clip(clip, (max(96, clip.shape[1]), max(96, clip.shape[2])), 3) if clip.shape[1] < 96 else clip, cam)
+        pics = overlay(resize_frames(clip, (max(96, clip.shape[1]), max(96, clip.shape[2]))) if clip.shape[1] < 96 else clip, cam)
         t = int(prob.argmax()) if target is None else target
         gif = write_gif(out / f"{stem}_cam.gif", pics, fps=cfg.fps)
         mp4 = write_video(out / f"{stem}_cam.mp4", pics, fps=cfg.fps)

@@ -15,7 +15,7 @@ from vislab.core import config as C
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, csv_cell
 from vislab.core.progress import Tracker
-from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, iter_frames
+from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, iter_frames, resize_frames
 from vislab.data.video.sampling import fit_length
 from vislab.data.video.source import load_video_splits
 from vislab.data.video.stream import VideoStream
@@ -107,12 +107,6 @@ def clip_starts(n_frames: int, span: int, stride: int) -> list[int]:
     return starts
 
 
-def _resize_clip(frames: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
-    from vislab.data.video.io import _resize
-
-    return np.stack([_resize(f, size, channels == 1) for f in frames])
-
-
 def run_flow_method(state: dict[str, Any]) -> str | None:
     """The flow a run's model takes at inference: its training method; ``gt`` (only generated data has it) becomes
     Farneback, with a warning."""
@@ -150,7 +144,7 @@ def predict_video(model: torch.nn.Module, state: dict[str, Any], frames: np.ndar
     sampling = data.get("sampling", "dense")
     need = needed_frames(L, s, sampling)
     fit_length(T, need, f"video {name}", pad, f"--clip-len {L} --frame-stride {s}")
-    small = _resize_clip(frames, tuple(state["img_size"]), state["channels"])  # (T, h, w, c)
+    small = resize_frames(frames, state["img_size"], state["channels"] == 1)  # (T, h, w, c)
     method = run_flow_method(state)
     flow = video_flow(small, method, data.get("raft_weights", "")) if method else None
     if sampling == "dense":
