@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class VideoStream:
         self.device, self.rank, self.world, self.seed = torch.device(device), rank, world, seed
         self.augment = BatchAugment("light", src.size) if train and augment == "light" else None
         self.flow, self.flow_scale = flow, flow_scale
-        self.pool = ThreadPoolExecutor(workers) if workers > 0 else None
+        self.workers = workers
         # evaluation entries: (video, clip) pairs; training: one entry per video
         self.entries = [(v, k) for v in range(len(src)) for k in range(self.eval_clips)]
 
@@ -87,10 +88,15 @@ class VideoStream:
         return clip, flow, idx
 
     def epoch(self, epoch: int) -> Iterator[VideoBatch]:
+        # decoding threads for this epoch only (PyAV and OpenCV release the GIL): shut down when the epoch ends
+        with ThreadPoolExecutor(self.workers) if self.workers > 0 else contextlib.nullcontext() as pool:
+            yield from self._batches(epoch, pool)
+
+    def _batches(self, epoch: int, pool: ThreadPoolExecutor | None) -> Iterator[VideoBatch]:
         for b, chunk in enumerate(global_batches(len(self.entries), self.batch_size, self.train, self.seed, epoch)):
             local = chunk[self.rank :: self.world].tolist()
             entries = [self.entries[i] for i in local]
-            loaded = list(self.pool.map(lambda e: self._load(e, epoch), entries)) if self.pool else [self._load(e, epoch) for e in entries]
+            loaded = list(pool.map(lambda e: self._load(e, epoch), entries)) if pool else [self._load(e, epoch) for e in entries]
             vids = torch.tensor([e[0] for e in entries], dtype=torch.long)
             if loaded:
                 x = torch.from_numpy(np.stack([c for c, _, _ in loaded])).permute(0, 4, 1, 2, 3).float().div_(255)  # (b, C, T, H, W)
