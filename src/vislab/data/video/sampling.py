@@ -223,3 +223,14 @@ def sample(method: str, n_frames: int, clip_len: int, stride: int = 1, n_clips: 
     if method == "uniform":
         return uniform(n_frames, clip_len, n_clips, pad, what)
     return tsn(n_frames, clip_len, generator, n_clips, pad, what)
+
+
+def frames_needed(clip_len: int, stride: int = 1, method: str = "dense") -> int:
+    """Frames a video needs for one clip: the strided :func:`span` for dense clips, ``clip_len`` for uniform and TSN
+    (spread over the whole video, they ignore the stride).
+
+    Example:
+        >>> frames_needed(16, 2), frames_needed(16, 2, "tsn")
+        (31, 16)
+    """
+    return span(clip_len, stride) if method in ("dense", "random") else clip_len

@@ -16,7 +16,7 @@ from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, csv_cell
 from vislab.core.progress import Tracker
 from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, iter_frames, resize_frames
-from vislab.data.video.sampling import fit_length
+from vislab.data.video.sampling import fit_length, frames_needed
 from vislab.data.video.source import load_video_splits
 from vislab.data.video.stream import VideoStream
 from vislab.engine.evaluate import run_eval
@@ -55,7 +55,7 @@ def evaluate(cfg: VideoEvalConfig) -> dict[str, Any]:
                         f"got {len(src.classes)} classes {src.classes[:6]}")
     check_all([(cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size), (cfg.eval_clips >= 0, "--eval-clips", ">= 0", cfg.eval_clips)])
     clips = cfg.eval_clips or dcfg.eval_clips
-    need = needed_frames(state["clip_len"], state["frame_stride"], dcfg.sampling)
+    need = frames_needed(state["clip_len"], state["frame_stride"], dcfg.sampling)
     src.check_lengths(need, dcfg.pad, f"--clip-len {state['clip_len']} --frame-stride {state['frame_stride']}")
     stream = VideoStream(src, cfg.batch_size, train=False, clip_len=state["clip_len"], stride=state["frame_stride"], sampling=dcfg.sampling,
                          eval_clips=clips, pad=dcfg.pad, mean=state["mean"], std=state["std"], device=device, flow=state.get("flow"),
@@ -119,13 +119,6 @@ def run_flow_method(state: dict[str, Any]) -> str | None:
     return method
 
 
-def needed_frames(clip_len: int, stride: int, sampling: str) -> int:
-    """Frames one clip needs: the strided span for dense clips, ``clip_len`` for uniform / TSN (spread over the video)."""
-    from vislab.data.video.sampling import span
-
-    return span(clip_len, stride) if sampling == "dense" else clip_len
-
-
 @torch.no_grad()
 def predict_video(model: torch.nn.Module, state: dict[str, Any], frames: np.ndarray, device: torch.device, precision: Any,
                   stride: int = 0, pad: str = "error", batch_size: int = 16, name: str = "video") -> dict[str, Any]:
@@ -142,7 +135,7 @@ def predict_video(model: torch.nn.Module, state: dict[str, Any], frames: np.ndar
     T, L, s = len(frames), state["clip_len"], state["frame_stride"]
     data = state["config"]["data"]
     sampling = data.get("sampling", "dense")
-    need = needed_frames(L, s, sampling)
+    need = frames_needed(L, s, sampling)
     fit_length(T, need, f"video {name}", pad, f"--clip-len {L} --frame-stride {s}")
     small = resize_frames(frames, state["img_size"], state["channels"] == 1)  # (T, h, w, c)
     method = run_flow_method(state)

@@ -19,6 +19,7 @@ from torch import nn
 from vislab.core import config as C
 from vislab.core.dist import all_reduce_sum
 from vislab.core.errors import ConfigError, DataError
+from vislab.data.video.sampling import frames_needed
 from vislab.data.video.source import VideoSplits, check_cache_room, load_video_splits
 from vislab.data.video.stream import VideoBatch, VideoStream
 from vislab.engine.launch import WorkerContext
@@ -143,14 +144,18 @@ class VideoTask:
 # --------------------------------------------------------------------------------------------
 # Building blocks shared by train / eval / predict
 # --------------------------------------------------------------------------------------------
+def video_entry(name: str) -> Any:
+    """The registry entry of video model ``name``; an unknown name (with a suggestion) or another task's model is an error."""
+    entry = MODELS.get(name)  # raises ModelError with a suggestion
+    if entry.task != TASK:
+        raise ConfigError(f"--model: expected a video model (`vislab models list --task video`), got '{name}', a {entry.task} model")
+    return entry
+
+
 def model_args(mcfg: VideoModelConfig, num_classes: int, channels: int, clip_len: int, size: tuple[int, int]) -> dict[str, Any]:
     """The builder arguments of ``--model`` (only those its builder takes)."""
     name = mcfg.model
-    if name not in MODELS:
-        MODELS.get(name)  # raises ModelError with a suggestion
-    entry = MODELS.get(name)
-    if entry.task != TASK:
-        raise ConfigError(f"--model: expected a video model (`vislab models list --task video`), got '{name}', a {entry.task} model")
+    entry = video_entry(name)
     args: dict[str, Any] = {"num_classes": num_classes, "in_chans": channels, "drop_rate": mcfg.drop_rate}
     if name in WITH_BACKBONE:
         args["backbone"] = mcfg.backbone
@@ -195,10 +200,7 @@ def validate(cfg: VideoConfig) -> None:
         raise ConfigError(f"--clip-len: expected >= 2 for two_stream (flow needs two frames), got {d.clip_len}")
     if m.many_to_many and m.model not in RECURRENT:
         raise ConfigError(f"--many-to-many: expected a CNN+RNN model ({', '.join(sorted(RECURRENT))}), got '{m.model}'")
-    if m.model not in MODELS:
-        MODELS.get(m.model)
-    if MODELS.get(m.model).task != TASK:
-        raise ConfigError(f"--model: expected a video model (`vislab models list --task video`), got '{m.model}', a {MODELS.get(m.model).task} model")
+    video_entry(m.model)
 
 
 def flow_method(cfg: VideoConfig, model: nn.Module) -> str | None:
@@ -229,9 +231,7 @@ def setup(cfg: VideoConfig, ctx: WorkerContext) -> VideoJob:
     if len(present) < 2:
         raise DataError(f"dataset {tr.name}: expected training videos of at least 2 classes, got only "
                         f"{tr.classes[present[0]] if present else '(none)'!r} ({len(tr)} videos)")
-    from vislab.tasks.video.infer import needed_frames
-
-    need = needed_frames(cfg.data.clip_len, cfg.data.frame_stride, cfg.data.sampling)
+    need = frames_needed(cfg.data.clip_len, cfg.data.frame_stride, cfg.data.sampling)
     for s in (tr, splits.val, splits.test):
         if s is not None:
             s.check_lengths(need, cfg.data.pad, f"--clip-len {cfg.data.clip_len} --frame-stride {cfg.data.frame_stride}")
