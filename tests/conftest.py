@@ -67,3 +67,44 @@ def cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def watch_streaming(monkeypatch):
+    """``watch_streaming()``: from then on whole-video reads (``read_video``) fail, and the frames decoded
+    (``iter_frames``), the frames written to an mp4 and the most decoded but not yet written at any time (``lag``) are
+    counted in the dict it returns -- for tests that a command streams a long video."""
+
+    def start() -> dict[str, int]:
+        from vislab.data.video import io
+
+        def whole(*a, **k):
+            raise AssertionError("read_video: the whole video read at once")
+
+        seen = {"decoded": 0, "written": 0, "lag": 0}
+        real_iter, real_write = io.iter_frames, io.VideoWriter.write
+
+        def iter_frames(*a, **k):
+            inner = real_iter(*a, **k)
+
+            def counted():
+                try:
+                    for f in inner:
+                        seen["decoded"] += 1
+                        seen["lag"] = max(seen["lag"], seen["decoded"] - seen["written"])
+                        yield f
+                finally:
+                    inner.close()
+
+            return counted()
+
+        def write(self, frame):
+            real_write(self, frame)
+            seen["written"] += self.ext == ".mp4"
+
+        monkeypatch.setattr(io, "read_video", whole)
+        monkeypatch.setattr(io, "iter_frames", iter_frames)
+        monkeypatch.setattr(io.VideoWriter, "write", write)
+        return seen
+
+    return start

@@ -123,42 +123,7 @@ def test_one_frame_is_an_error(tmp_path):
     assert not (tmp_path / "one-flow").exists()
 
 
-def _watch_streaming(monkeypatch) -> dict[str, int]:
-    """Make whole-video reads (``read_video``) fail, and count the frames decoded (``iter_frames``), the frames
-    written to the mp4 and the most decoded but not yet written at any time (``lag``)."""
-    from vislab.data.video import io
-
-    def whole(*a, **k):
-        raise AssertionError("read_video: the whole video read at once")
-
-    seen = {"decoded": 0, "written": 0, "lag": 0}
-    real_iter, real_write = io.iter_frames, io.VideoWriter.write
-
-    def iter_frames(*a, **k):
-        inner = real_iter(*a, **k)
-
-        def counted():
-            try:
-                for f in inner:
-                    seen["decoded"] += 1
-                    seen["lag"] = max(seen["lag"], seen["decoded"] - seen["written"])
-                    yield f
-            finally:
-                inner.close()
-
-        return counted()
-
-    def write(self, frame):
-        real_write(self, frame)
-        seen["written"] += self.ext == ".mp4"
-
-    monkeypatch.setattr(io, "read_video", whole)
-    monkeypatch.setattr(io, "iter_frames", iter_frames)
-    monkeypatch.setattr(io.VideoWriter, "write", write)
-    return seen
-
-
-def test_a_long_video_streams(tmp_path, monkeypatch):
+def test_a_long_video_streams(tmp_path, watch_streaming):
     """60 frames, decoded one by one (never all at once): Farneback holds only the first SCALE_PAIRS pairs (for the
     colour scale) and then a chunk, Lucas-Kanade one frame; the table is what the flow of the whole decoded video
     gives, and the colour scale the 99th-percentile speed of the first SCALE_PAIRS pairs."""
@@ -168,7 +133,7 @@ def test_a_long_video_streams(tmp_path, monkeypatch):
     t = 60
     p = write_video(tmp_path / "long.mp4", _frames(0, t), fps=10)
     x = torch.from_numpy(read_video(p)).permute(0, 3, 1, 2).float() / 255  # (the test's own whole read, before the patch)
-    seen = _watch_streaming(monkeypatch)
+    seen = watch_streaming()
     r = run_flow(FlowConfig(video=str(p), out=str(tmp_path / "f"), gif=True))
     assert r["frames"] == t and r["pairs"] == t - 1 and video_info(r["video"]).frames == t - 1 and read_video(r["gif"]).shape[0] == t - 1
     assert seen["decoded"] == t and seen["written"] == t - 1 and seen["lag"] <= SCALE_PAIRS + CHUNK + 1 < t

@@ -138,48 +138,13 @@ def test_other_runs_and_bad_options_are_one_line_errors(runs, video, tmp_path):
         run_frames(FramesConfig(checkpoint=str(runs["classify"]), video=str(tmp_path / "missing.mp4")))
 
 
-def _watch_streaming(monkeypatch) -> dict[str, int]:
-    """Make whole-video reads (``read_video``) fail, and count the frames decoded (``iter_frames``), the frames
-    written to the mp4 and the most decoded but not yet written at any time (``lag``)."""
-    from vislab.data.video import io
-
-    def whole(*a, **k):
-        raise AssertionError("read_video: the whole video read at once")
-
-    seen = {"decoded": 0, "written": 0, "lag": 0}
-    real_iter, real_write = io.iter_frames, io.VideoWriter.write
-
-    def iter_frames(*a, **k):
-        inner = real_iter(*a, **k)
-
-        def counted():
-            try:
-                for f in inner:
-                    seen["decoded"] += 1
-                    seen["lag"] = max(seen["lag"], seen["decoded"] - seen["written"])
-                    yield f
-            finally:
-                inner.close()
-
-        return counted()
-
-    def write(self, frame):
-        real_write(self, frame)
-        seen["written"] += self.ext == ".mp4"
-
-    monkeypatch.setattr(io, "read_video", whole)
-    monkeypatch.setattr(io, "iter_frames", iter_frames)
-    monkeypatch.setattr(io.VideoWriter, "write", write)
-    return seen
-
-
-def test_a_long_video_streams(runs, tmp_path, monkeypatch):
+def test_a_long_video_streams(runs, tmp_path, watch_streaming):
     """60 frames: decoded one by one (never all at once), at most a batch ahead of the annotated video; decoding
     stops after the last frame asked for; the outputs are those of a whole-video read."""
     from vislab.data.video.io import video_info
 
     long = write_video(tmp_path / "long.mp4", np.stack([_scene(t % 25) for t in range(60)]), fps=10)
-    seen = _watch_streaming(monkeypatch)
+    seen = watch_streaming()
     r = run_frames(FramesConfig(checkpoint=str(runs["classify"]), video=str(long), out=str(tmp_path / "c"), batch_size=8, gif=True))
     assert r["frames"] == r["rows"] == 60 and video_info(r["annotated"]).frames == 60 and read_video(r["gif"]).shape[0] == 60
     assert seen["decoded"] == seen["written"] == 60 and seen["lag"] <= 8
