@@ -39,6 +39,7 @@ from vislab.core.io import IMAGE_EXTENSIONS, atomic_path
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
 WRITE_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".gif")
 FRAME_EXTENSIONS = tuple(e for e in IMAGE_EXTENSIONS if e != ".gif")
+FOLDER_FPS = 10.0  # frame folders (and files that do not say) have no frame rate: outputs and times assume this one
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class VideoSource:
         self.raft_weights = raft_weights
         self._lengths: dict[int, int] = {}
         self._short: set[int] = set()  # damaged videos already warned about
+        self._flows: dict[tuple[int, str], np.ndarray] = {}  # generated clips' flow, computed once per process
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -112,8 +113,6 @@ class VideoSource:
 
         if self.clips is not None:  # generated clips: computed once per process, kept in memory
             key = (i, method)
-            if not hasattr(self, "_flows"):
-                self._flows: dict[Any, np.ndarray] = {}
             if key not in self._flows:
                 self._flows[key] = video_flow(self.clips[i], method, self.raft_weights)
             return self._flows[key]

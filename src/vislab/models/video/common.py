@@ -66,14 +66,14 @@ def build_backbone(backbone: str, backbone_args: dict[str, Any] | None, in_chans
         raise ModelError(f"backbone_args: expected the backbone's own options, got {reserved} (set them on the video model)")
     defaults = DEFAULT_BACKBONE_ARGS.get(backbone)
     if defaults is None:
-        defaults = {"stem": "cifar"} if "stem" in _builder_params(backbone) else {}
+        defaults = {"stem": "cifar"} if "stem" in builder_params(backbone) else {}
     net = MODELS.build(backbone, **{**defaults, **args, "num_classes": 0, "in_chans": in_chans})
     if not hasattr(net, "num_features") or not hasattr(net, "forward_features"):
         raise ModelError(f"backbone: expected a classifier with features (`vislab models list --task classify`), got '{backbone}'")
     return net
 
 
-def _builder_params(name: str) -> set[str]:
+def builder_params(name: str) -> set[str]:
     """Keyword arguments of a registered builder (none for ``timm:<name>`` and unknown names)."""
     if ":" in name or name not in MODELS:
         return set()

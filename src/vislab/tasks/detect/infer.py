@@ -155,7 +155,7 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
     import contextlib
 
     from vislab.core.io import read_image
-    from vislab.data.video.io import VideoWriter, iter_frames, video_info
+    from vislab.data.video.io import FOLDER_FPS, VideoWriter, iter_frames, video_info
     from vislab.metrics.detection import detections_to_coco, encode_masks
 
     model, state, device, _ = load_for_inference(cfg.checkpoint, TASK, cfg.device, "fp32")
@@ -169,7 +169,7 @@ def predict(cfg: DetPredictConfig) -> dict[str, Any]:
             if f.suffix.lower() in VIDEO_SUFFIXES:
                 dst = out / f"{f.stem}_boxes.mp4"
                 frames = iter_frames(f)  # a bad video is a one-line DataError here, before anything is written
-                drawn = VideoWriter(dst, video_info(f).fps or 10) if cfg.draw else contextlib.nullcontext()
+                drawn = VideoWriter(dst, video_info(f).fps or FOLDER_FPS) if cfg.draw else contextlib.nullcontext()
                 with contextlib.closing(frames), drawn as writer:
                     for frame_no, rgb in enumerate(frames):
                         d = detect_array(model, rgb, state, device, cfg.score_thresh)

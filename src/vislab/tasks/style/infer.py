@@ -147,7 +147,7 @@ def apply(cfg: ApplyConfig) -> dict[str, Any]:
     the input's frame rate: 10 when it states none)."""
     import contextlib
 
-    from vislab.data.video.io import VideoWriter, iter_frames, video_info
+    from vislab.data.video.io import FOLDER_FPS, VideoWriter, iter_frames, video_info
     from vislab.core.progress import Tracker
     from vislab.tasks.shared.features import resize_to
     from vislab.tasks.shared.inputs import expand_inputs
@@ -177,7 +177,7 @@ def apply(cfg: ApplyConfig) -> dict[str, Any]:
                 dsts = {suffix: out / f"{f.stem}_{suffix}.mp4" for suffix, _ in runs}
                 with contextlib.ExitStack() as stack:
                     stack.callback(frames.close)  # stopping at --max-frames closes the file
-                    fps = video_info(f).fps or 10
+                    fps = video_info(f).fps or FOLDER_FPS
                     writers = {suffix: stack.enter_context(VideoWriter(dst, fps)) for suffix, dst in dsts.items()}
                     for n, rgb in enumerate(frames):
                         if cfg.max_frames and n >= cfg.max_frames:

@@ -43,7 +43,6 @@ import torch
 from vislab.core.config import opt
 from vislab.core.errors import DataError
 
-FOLDER_FPS = 10.0  # frame folders have no frame rate: times and videos assume this one
 CHUNK = 8  # frame pairs per farneback call (it runs them in parallel)
 SCALE_PAIRS = 32  # farneback: the colour scale is the 99th-percentile speed of this many first pairs (held until then)
 
@@ -92,7 +91,7 @@ def iter_frames_for_flow(cfg: FlowConfig) -> tuple[Iterator[np.ndarray], float, 
     Raises:
         DataError: fewer than two frames (``flow: expected a video of at least 2 frames, got 1 (clip.mp4)``).
     """
-    from vislab.data.video.io import iter_frames, video_info
+    from vislab.data.video.io import FOLDER_FPS, iter_frames, video_info
 
     info = video_info(cfg.video)
     n = min(info.frames, cfg.max_frames) if cfg.max_frames else info.frames

@@ -37,7 +37,6 @@ import numpy as np
 from vislab.core.config import opt
 from vislab.core.errors import CheckpointError, DataError
 
-FOLDER_FPS = 10.0  # the frame rate assumed for a folder of frames
 TASKS = ("classify", "detect")
 
 
@@ -94,7 +93,7 @@ def run_frames(cfg: FramesConfig) -> dict[str, Any]:
     ``annotated.gif``). Returns ``out``, ``task``, ``frames`` (processed), ``rows`` (in the table), the paths, and
     ``video_label`` / ``video_prob`` (classify) or ``tracks`` (detect with ``--track``, else 0)."""
     from vislab.core.progress import Tracker
-    from vislab.data.video.io import video_info
+    from vislab.data.video.io import FOLDER_FPS, video_info
 
     _validate(cfg)
     path, state = run_task(cfg.checkpoint)

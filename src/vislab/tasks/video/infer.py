@@ -15,7 +15,7 @@ from vislab.core import config as C
 from vislab.core.errors import ConfigError, DataError
 from vislab.core.io import atomic_write_text, csv_cell
 from vislab.core.progress import Tracker
-from vislab.data.video.io import VIDEO_EXTENSIONS, frame_files, iter_frames, resize_frames
+from vislab.data.video.io import FOLDER_FPS, VIDEO_EXTENSIONS, frame_files, iter_frames, resize_frames, video_info
 from vislab.data.video.sampling import fit_length, frames_needed
 from vislab.data.video.source import load_video_splits
 from vislab.data.video.stream import VideoStream
@@ -212,8 +212,6 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
     k = min(cfg.topk, len(classes))
     with Tracker("predict", len(files), unit="videos") as progress:
         for f, stem in zip(files, stems, strict=True):
-            from vislab.data.video.io import video_info
-
             info = video_info(f)
             # one streamed pass at the model's size (the frames as training decoded them); the annotated video is a second
             # streamed pass at the video's own size: memory grows with the small frames only
@@ -235,7 +233,7 @@ def predict(cfg: VideoPredictConfig) -> dict[str, Any]:
             row = {"path": str(f), "frames": n_frames, "fps": info.fps, "label": classes[order[0]], "prob": float(vp[order[0]]),
                    "topk": [{"label": classes[i], "prob": float(vp[i])} for i in order], "clips": clips, "per_frame": frame_rows}
             if cfg.annotate:
-                row["annotated"] = str(_annotate(f, fp, classes, out / f"{stem}_annotated.mp4", info.fps or 10))
+                row["annotated"] = str(_annotate(f, fp, classes, out / f"{stem}_annotated.mp4", info.fps or FOLDER_FPS))
                 row["timeline"] = str(_timeline(fp, classes, out / f"{stem}_timeline.png", f"{stem}: {classes[order[0]]} {vp[order[0]]:.2f}"))
             results.append(row)
             progress.advance(1)

@@ -26,6 +26,7 @@ from vislab.engine.launch import WorkerContext
 from vislab.engine.trainer import FitResult, Trainer
 from vislab.metrics.classification import ClassificationMetrics
 from vislab.models.registry import MODELS
+from vislab.models.video.common import builder_params
 from vislab.tasks.base import TrainJob, check_all
 from vislab.tasks.video.config import VideoConfig, VideoModelConfig
 
@@ -160,13 +161,11 @@ def model_args(mcfg: VideoModelConfig, num_classes: int, channels: int, clip_len
     if name in WITH_BACKBONE:
         args["backbone"] = mcfg.backbone
         bargs: dict[str, Any] = {}
-        bparams = inspect.signature(MODELS.get(mcfg.backbone).fn).parameters
+        bparams = builder_params(mcfg.backbone)  # the rest (small_cnn's width 16) are the family's defaults
         if "stem" in bparams:
             bargs["stem"] = "cifar" if min(size) <= 64 else "imagenet"
         if mcfg.width and "width" in bparams:
             bargs["width"] = mcfg.width
-        elif "width" in bparams and mcfg.backbone == "small_cnn":
-            bargs["width"] = 16
         args["backbone_args"] = bargs
     if name in RECURRENT or name == "framewise":
         args["grid"] = mcfg.grid or (4 if min(size) <= 64 else 2)
